@@ -1,0 +1,1 @@
+"""Engage: keep the graduates of an officer training programme connected."""

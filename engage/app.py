@@ -1,0 +1,79 @@
+"""The application factory: ``create_app(settings)`` returns the ASGI app.
+
+::
+
+    settings = with_secret_key(load_settings())
+    app = create_app(settings)            # uvicorn engage.app:... or engage serve
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engage import db
+from engage.api import api_routes, openapi_document
+from engage.errors import EngageError
+from engage.resources import static_dir
+from engage.settings import Settings, with_secret_key
+from engage.web import errors, health, mailbox, pages
+from engage.web.middleware import RequestContextMiddleware
+from engage.web.templating import make_templates
+from engage.worker.service import mail_service
+
+
+def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlette:
+    """Build the app. ``run_worker`` defaults to True on SQLite (one process sends),
+    False on PostgreSQL (``engage worker`` processes send)."""
+    settings = with_secret_key(settings)
+    if run_worker is None:
+        run_worker = settings.database.is_sqlite
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with db.database(settings, process_wide=True) as ctx:
+            if settings.database.is_sqlite:
+                await db.apply_migrations(ctx)
+            elif pending := await db.pending_migrations(ctx):
+                raise db.PendingMigrations(pending)
+            async with mail_service(settings, run_worker=run_worker) as mail:
+                app.state.mail = mail
+                yield
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(
+            openapi_document(title=f"{settings.app.site_name} API", version=version("engage"))
+        )
+
+    routes = [
+        *pages.routes,
+        *health.routes,
+        *mailbox.routes(settings),
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        Mount("/api/v1", routes=api_routes()),
+        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestContextMiddleware, https=settings.app.base_url.startswith("https:"))
+        ],
+        exception_handlers={
+            HTTPException: errors.http_exception_handler,
+            EngageError: errors.engage_error_handler,
+            Exception: errors.server_error_handler,
+        },
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates(settings)
+    return app

@@ -1,0 +1,171 @@
+"""Enqueueing mail, and what people see of the queue.
+
+Mail never leaves from a request: code that causes an email calls :func:`enqueue`
+inside the transaction of its change, so both commit or neither does::
+
+    async with in_transaction() as conn:
+        await user.save(using_db=conn)
+        await enqueue("verify_email", to=user.email, category=Category.TRANSACTIONAL,
+                      dedupe_key=f"verify:{user.id}:{user.email_version}",
+                      context={"user": user.id}, using_db=conn)
+
+The worker (``engage.worker``) claims, renders and sends the rows after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Min
+
+from engage.clock import utcnow
+from engage.errors import InvalidInput, NotFound
+from engage.mail.models import Category, OutboxMessage, Status
+
+#: Transactional mail goes before bulk mail when both are due.
+_DEFAULT_PRIORITY = {Category.TRANSACTIONAL: 10, Category.BULK: 0}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    message: OutboxMessage
+    #: False when a row with the same dedupe key already existed.
+    created: bool
+
+
+async def enqueue(
+    template: str,
+    *,
+    to: str,
+    category: Category,
+    dedupe_key: str,
+    to_name: str = "",
+    context: Mapping[str, Any] | None = None,
+    recipient: tuple[str, int] | None = None,
+    priority: int | None = None,
+    auto_submitted: bool = True,
+    send_after: datetime | None = None,
+    now: datetime | None = None,
+    using_db: BaseDBAsyncClient | None = None,
+) -> Enqueued:
+    """Add a message to the outbox once per ``dedupe_key``.
+
+    ``context`` holds ids and small scalars only (no bodies, no tokens): the
+    template is rendered at send time from the current data.
+    """
+    if "@" not in to or any(ch in to for ch in "\r\n<> "):
+        raise InvalidInput("Not an email address.", fields={"to": to})
+    context = dict(context or {})
+    for key, value in context.items():
+        if not isinstance(value, _SCALARS) and not _is_attachment_list(key, value):
+            raise InvalidInput(f"Outbox context holds ids and scalars only; {key!r} is not one.")
+    now = now or utcnow()
+    row = OutboxMessage(
+        created_at=now,
+        queued_at=now,
+        template=template,
+        category=category,
+        dedupe_key=dedupe_key,
+        to_address=to.strip(),
+        to_name=to_name,
+        recipient_type=recipient[0] if recipient else None,
+        recipient_id=recipient[1] if recipient else None,
+        context=context,
+        message_key=uuid.uuid4().hex,
+        auto_submitted=auto_submitted,
+        priority=_DEFAULT_PRIORITY[category] if priority is None else priority,
+        status=Status.QUEUED,
+        next_attempt_at=send_after or now,
+    )
+    # INSERT ... ON CONFLICT DO NOTHING: a duplicate neither fails nor aborts the
+    # caller's transaction (which a caught IntegrityError would on PostgreSQL).
+    await OutboxMessage.bulk_create([row], ignore_conflicts=True, using_db=using_db)
+    stored = await OutboxMessage.get(dedupe_key=dedupe_key).using_db(using_db)
+    return Enqueued(message=stored, created=stored.message_key == row.message_key)
+
+
+def _is_attachment_list(key: str, value: Any) -> bool:
+    return (
+        key == "attachments"
+        and isinstance(value, list)
+        and all(
+            isinstance(item, dict) and all(isinstance(v, _SCALARS) for v in item.values())
+            for item in value
+        )
+    )
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    #: Messages due now (queued or deferred and past their time).
+    due: int
+    #: How long the oldest due message has waited, in seconds (0 when none).
+    oldest_due_age_seconds: float
+    failed: int
+    dead: int
+
+
+async def queue_stats(*, now: datetime | None = None) -> QueueStats:
+    now = now or utcnow()
+    due = OutboxMessage.filter(
+        status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now
+    )
+    count = await due.count()
+    oldest = None
+    if count:
+        row = await due.annotate(oldest=Min("next_attempt_at")).values("oldest")
+        oldest = row[0]["oldest"] if row else None
+    if isinstance(oldest, str):  # SQLite aggregates come back as text
+        oldest = datetime.fromisoformat(oldest)
+    return QueueStats(
+        due=count,
+        oldest_due_age_seconds=round(max((now - oldest).total_seconds(), 0.0), 3)
+        if oldest
+        else 0.0,
+        failed=await OutboxMessage.filter(status=Status.FAILED).count(),
+        dead=await OutboxMessage.filter(status=Status.DEAD).count(),
+    )
+
+
+async def list_messages(
+    *, statuses: list[Status] | None = None, limit: int = 50
+) -> list[OutboxMessage]:
+    """Newest first; by status when given (e.g. failed and dead, for a person to look at)."""
+    query = OutboxMessage.all()
+    if statuses:
+        query = query.filter(status__in=statuses)
+    return await query.order_by("-id").limit(limit)
+
+
+async def retry_message(message_id: int, *, now: datetime | None = None) -> OutboxMessage:
+    """Put a failed or dead message back in the queue, due now, with a fresh age."""
+    now = now or utcnow()
+    updated = await OutboxMessage.filter(
+        id=message_id, status__in=[Status.FAILED, Status.DEAD]
+    ).update(
+        status=Status.QUEUED,
+        next_attempt_at=now,
+        queued_at=now,
+        attempts=0,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    if not updated:
+        if await OutboxMessage.exists(id=message_id):
+            raise InvalidInput("Only failed or dead messages can be retried.")
+        raise NotFound(f"No outbox message {message_id}.")
+    return await OutboxMessage.get(id=message_id)
+
+
+async def retry_all(*, now: datetime | None = None) -> int:
+    """Retry every failed and dead message; returns how many."""
+    now = now or utcnow()
+    return await OutboxMessage.filter(status__in=[Status.FAILED, Status.DEAD]).update(
+        status=Status.QUEUED, next_attempt_at=now, queued_at=now, attempts=0
+    )

@@ -1,0 +1,153 @@
+"""Rendering an outbox row into an email, at send time.
+
+A message is the folder ``emails/<template>/`` with ``subject.txt``, ``body.txt``
+and ``body.html`` (which usually extends ``_layouts/base.html``). Domains add what a
+template needs with two registries::
+
+    @register_context("invitation")
+    async def _invitation(row: OutboxMessage) -> dict[str, object]:
+        invitation = await Invitation.get(id=row.context["invitation"])
+        return {"invitation": invitation, "rsvp_url": rsvp_link(invitation)}
+
+    @register_attachment("calendar")
+    async def _ics(spec: dict[str, object]) -> Attachment: ...
+
+Links with tokens are derived here, at send time, never stored in the row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+
+import jinja2
+
+from engage import i18n
+from engage.mail.models import OutboxMessage
+from engage.resources import resource_dir
+from engage.settings import Settings
+
+
+class RenderError(Exception):
+    """The message cannot be built (missing template, bad context): not retried."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+ContextLoader = Callable[[OutboxMessage], Awaitable[dict[str, Any]]]
+AttachmentBuilder = Callable[[dict[str, Any]], Awaitable[Attachment]]
+
+_CONTEXT: dict[str, ContextLoader] = {}
+_ATTACHMENTS: dict[str, AttachmentBuilder] = {}
+
+
+def register_context(template: str) -> Callable[[ContextLoader], ContextLoader]:
+    """Register the loader that turns a row's ids into the template's variables."""
+
+    def register(loader: ContextLoader) -> ContextLoader:
+        _CONTEXT[template] = loader
+        return loader
+
+    return register
+
+
+def register_attachment(kind: str) -> Callable[[AttachmentBuilder], AttachmentBuilder]:
+    def register(builder: AttachmentBuilder) -> AttachmentBuilder:
+        _ATTACHMENTS[kind] = builder
+        return builder
+
+    return register
+
+
+_WS = re.compile(r"\s+")
+
+
+def template_names() -> list[str]:
+    """Every message folder under ``emails/`` (layouts excluded)."""
+    root = resource_dir("emails")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(resource_dir("emails")),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=jinja2.StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            keep_trailing_newline=True,
+        )
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True
+        )
+
+    def message_id(self, row: OutboxMessage) -> str:
+        return f"<{row.message_key}@{self.settings.mail.domain}>"
+
+    async def render(self, row: OutboxMessage, *, now: datetime) -> EmailMessage:
+        variables: dict[str, Any] = {
+            "site_name": self.settings.app.site_name,
+            "base_url": self.settings.app.base_url,
+            "programme_name": self.settings.programme.name,
+            "recipient": {"name": row.to_name, "address": row.to_address},
+            **row.context,
+        }
+        loader = _CONTEXT.get(row.template)
+        if loader is not None:
+            variables.update(await loader(row))
+        try:
+            subject = self._render(f"{row.template}/subject.txt", variables)
+            text = self._render(f"{row.template}/body.txt", variables)
+            html = self._render(f"{row.template}/body.html", variables)
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"email template not found: {exc.name}") from None
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"cannot render {row.template}: {exc}") from None
+
+        mail = self.settings.mail
+        msg = EmailMessage(policy=SMTP)
+        msg["From"] = Address(display_name=mail.from_name, addr_spec=mail.from_address)
+        msg["To"] = Address(display_name=row.to_name, addr_spec=row.to_address)
+        msg["Subject"] = _WS.sub(" ", subject).strip()
+        msg["Date"] = format_datetime(now)
+        msg["Message-ID"] = self.message_id(row)
+        if row.auto_submitted:
+            msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text, charset="utf-8")
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+        for spec in row.context.get("attachments", []):
+            builder = _ATTACHMENTS.get(str(spec.get("kind")))
+            if builder is None:
+                raise RenderError(f"unknown attachment kind {spec.get('kind')!r}")
+            attachment = await builder(spec)
+            maintype, _, subtype = attachment.content_type.partition("/")
+            msg.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
+        return msg
+
+    def _render(self, name: str, variables: dict[str, Any]) -> str:
+        return self.env.get_template(name).render(variables)
+
+
+@register_attachment("text")
+async def _text_attachment(spec: dict[str, Any]) -> Attachment:
+    """A plain-text attachment given inline (tests, and notes such as directions)."""
+    return Attachment(
+        filename=str(spec.get("filename", "note.txt")),
+        content_type="text/plain",
+        data=str(spec.get("text", "")).encode(),
+    )

@@ -1,0 +1,175 @@
+"""The mail worker: claims due outbox rows, renders and sends them, records outcomes.
+
+Runs inside ``engage serve`` on the embedded default, and as ``engage worker``
+processes in a deployment. Safe to run several on PostgreSQL: claims are leases
+taken with ``SKIP LOCKED``; a worker that dies leaves rows that are claimed again
+once their lease expires (and are re-sent with the same Message-ID).
+
+Usage::
+
+    worker = Worker(settings, SmtpTransport(settings.smtp))
+    stop = asyncio.Event()
+    await worker.run(stop)        # until stop is set; then finishes in-flight rows
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from engage.clock import utcnow
+from engage.mail import delivery
+from engage.mail.models import OutboxMessage, Status
+from engage.mail.render import Renderer, RenderError
+from engage.mail.transport import MailTransport, PermanentFailure, TemporaryFailure
+from engage.settings import Settings
+
+log = logging.getLogger("engage.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: MailTransport,
+        *,
+        owner: str | None = None,
+        concurrency: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.owner = owner or worker_name()
+        self.concurrency = concurrency or settings.smtp.concurrency
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.renderer = Renderer(settings)
+        self.sent = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll (after an enqueue, say)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker started", extra={"owner": self.owner, "concurrency": self.concurrency})
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    handled = await self.run_once(stop)
+                except Exception:
+                    # The database went away for a moment, say: log, wait, go on.
+                    log.exception("worker cycle failed")
+                    handled = 0
+                if handled == 0:
+                    await self._idle(stop)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            log.info("worker stopped", extra={"owner": self.owner, "sent": self.sent})
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+        await asyncio.wait(
+            waits, timeout=self.settings.mail.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in waits:
+            task.cancel()
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        lease = self.settings.mail.lease_seconds
+        while not stop.is_set():
+            await asyncio.sleep(lease / 3)
+            with contextlib.suppress(Exception):
+                await delivery.extend_leases(self.owner, lease_seconds=lease, now=self.clock())
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Claim one batch and deliver it; returns how many rows were claimed."""
+        mail = self.settings.mail
+        rows = await delivery.claim_batch(
+            self.owner, limit=mail.batch_size, lease_seconds=mail.lease_seconds, now=self.clock()
+        )
+        if not rows:
+            return 0
+        pending: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        for row in rows:
+            pending.put_nowait(row)
+
+        async def lane() -> None:
+            while not pending.empty():
+                if stop is not None and stop.is_set():
+                    return
+                await self.deliver(pending.get_nowait())
+
+        await asyncio.gather(*(lane() for _ in range(min(self.concurrency, len(rows)))))
+        leftover = []
+        while not pending.empty():
+            leftover.append(pending.get_nowait())
+        if leftover:
+            released = await delivery.release(leftover, self.owner)
+            log.info("released unsent rows", extra={"count": released})
+        return len(rows)
+
+    async def run_until_empty(self, *, max_cycles: int = 10_000) -> int:
+        """Deliver until nothing is due (tests, ``engage mail drain``)."""
+        total = 0
+        for _ in range(max_cycles):
+            handled = await self.run_once()
+            if not handled:
+                break
+            total += handled
+        return total
+
+    async def deliver(self, row: OutboxMessage) -> Status:
+        now = self.clock()
+        context = {"outbox_id": row.id, "template": row.template, "attempt": row.attempts}
+        try:
+            message = await self.renderer.render(row, now=now)
+        except RenderError as exc:
+            log.error("cannot render message: %s", exc, extra=context)
+            await delivery.mark_failed(row, self.owner, error=f"render: {exc}", now=now)
+            return Status.FAILED
+        try:
+            await self.transport.send(
+                message, sender=self.settings.mail.from_address, recipients=[row.to_address]
+            )
+        except PermanentFailure as exc:
+            log.warning("permanent failure: %s", exc, extra=context)
+            await delivery.mark_failed(row, self.owner, error=str(exc), now=self.clock())
+            return Status.FAILED
+        except TemporaryFailure as exc:
+            status = await delivery.mark_temporary_failure(
+                row,
+                self.owner,
+                error=str(exc),
+                now=self.clock(),
+                max_age=timedelta(hours=self.settings.mail.max_age_hours),
+                base_delay=self.settings.mail.retry_base_seconds,
+                max_delay=self.settings.mail.retry_max_seconds,
+                rng=self.rng,
+            )
+            log.warning("temporary failure (%s): %s", status, exc, extra=context)
+            return status
+        # Between the server's 250 and this mark, a crash means a resend of the same
+        # message (same Message-ID) once the lease expires: at least once, never lost.
+        if await delivery.mark_sent(row, self.owner, now=self.clock()):
+            self.sent += 1
+            log.info("sent", extra=context)
+        else:
+            log.warning("sent, but the lease was lost before marking", extra=context)
+        return Status.SENT

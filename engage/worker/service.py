@@ -1,0 +1,64 @@
+"""Running the worker (and on the embedded default, the mail sink) in a process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from engage.mail.sink import Sink, start_sink
+from engage.mail.transport import SmtpTransport
+from engage.settings import Settings
+from engage.worker.lock import sender_lock
+from engage.worker.runner import Worker
+
+log = logging.getLogger("engage.worker")
+
+
+@dataclass
+class MailService:
+    worker: Worker | None
+    sink: Sink | None
+
+
+@contextlib.asynccontextmanager
+async def mail_service(
+    settings: Settings, *, run_worker: bool, concurrency: int | None = None
+) -> AsyncIterator[MailService]:
+    """Start the embedded sink (if configured) and the worker for the block's duration.
+
+    On exit the worker stops claiming, finishes or releases its rows, and the sink
+    closes. Raises :class:`SenderLockHeld` if another process sends for this SQLite
+    database.
+    """
+    sink = None
+    if settings.smtp.is_embedded:
+        sink = await start_sink(settings.var_dir / "mailbox", port=settings.smtp.port)
+        log.info("embedded mail sink listening", extra={"port": sink.port})
+    lock = sender_lock(settings) if run_worker else None
+    worker = None
+    task = None
+    stop = asyncio.Event()
+    try:
+        if lock is not None:
+            lock.acquire()
+        if run_worker:
+            transport = SmtpTransport(
+                settings.smtp,
+                host="127.0.0.1" if sink else None,
+                port=sink.port if sink else None,
+            )
+            worker = Worker(settings, transport, concurrency=concurrency)
+            task = asyncio.create_task(worker.run(stop))
+        yield MailService(worker=worker, sink=sink)
+    finally:
+        stop.set()
+        if task is not None and worker is not None:
+            await task
+            await worker.transport.close()
+        if lock is not None:
+            lock.release()
+        if sink is not None:
+            await sink.stop()
