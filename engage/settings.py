@@ -197,13 +197,15 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    read_file: bool = True,
 ) -> Settings:
     """Read the TOML file and the environment into a validated :class:`Settings`.
 
-    ``overrides`` (section -> key -> value) win over both; tests use them.
+    ``overrides`` (section -> key -> value) win over both; tests use them, with
+    ``environ={}`` and ``read_file=False`` to start from the built-in defaults.
     """
     environ = os.environ if environ is None else environ
-    data = _read_toml(config_path)
+    data = _read_toml(config_path) if read_file else {}
     for (section, key), raw in _env_overrides(environ).items():
         data.setdefault(section, {})
         if not isinstance(data[section], dict):
