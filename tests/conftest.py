@@ -11,6 +11,7 @@ saying why; under CI (``CI=true``) they fail instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -110,10 +111,8 @@ async def _migrate(url: str) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if "template" in _pg_state:
-        try:
+        with contextlib.suppress(Exception):  # best-effort clean-up
             _run_async(_pg_admin(f'DROP DATABASE IF EXISTS "{_pg_state["template"]}"'))
-        except Exception:  # noqa: S110 - best effort clean-up
-            pass
 
 
 _counter = itertools.count()
