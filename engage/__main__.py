@@ -1,0 +1,3 @@
+from engage.cli.main import main
+
+main()
