@@ -2,7 +2,7 @@
 ``{% trans %}``/``_()`` (templates), so adding a language only adds a catalogue.
 
 Catalogues live in ``engage/locale/<lang>/LC_MESSAGES/messages.mo`` (Babel);
-extract with ``pybabel extract -F babel.cfg -o engage/locale/messages.pot .``.
+extract with ``pybabel extract -F babel.cfg -k N_ -o engage/locale/messages.pot .``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
     text = translations(current_language.get()).ungettext(singular, plural, n)
     variables.setdefault("num", n)
     return text % variables
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it now (module constants)."""
+    return message
 
 
 _ = gettext

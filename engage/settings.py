@@ -125,6 +125,9 @@ class SmtpSettings(_Section):
     password: str = ""
     #: "starttls", "tls" (implicit, port 465) or "none".
     security: Literal["none", "starttls", "tls"] = "none"
+    #: A CA bundle to trust for the relay's certificate (a private CA); empty: the
+    #: system's trust store.
+    ca_file: str = ""
     timeout_seconds: float = Field(default=30.0, gt=0)
     #: Parallel SMTP connections a worker keeps open.
     concurrency: int = Field(default=4, ge=1, le=100)
@@ -286,6 +289,8 @@ def _first_error(exc: ValidationError) -> str:
 def _check_consistency(settings: Settings) -> None:
     if settings.database.pool_min > settings.database.pool_max:
         raise SettingsError("database.pool_min: must not exceed database.pool_max")
+    if settings.smtp.ca_file and not Path(settings.smtp.ca_file).is_file():
+        raise SettingsError(f"smtp.ca_file: no such file {settings.smtp.ca_file!r}")
     if not settings.smtp.is_embedded and settings.smtp.port == 0:
         raise SettingsError("smtp.port: a real relay needs a port (e.g. 587)")
     if not settings.is_embedded and not settings.app.secret_key:

@@ -101,10 +101,14 @@ class SmtpTransport:
             timeout=self.settings.timeout_seconds,
             use_tls=security == "tls",
             start_tls=security == "starttls",
-            tls_context=ssl.create_default_context() if security != "none" else None,
+            tls_context=self._tls_context() if security != "none" else None,
             username=self.settings.username or None,
             password=self.settings.password or None,
         )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Certificates are always verified; a private CA is trusted via smtp.ca_file.
+        return ssl.create_default_context(cafile=self.settings.ca_file or None)
 
     async def _checkout(self) -> aiosmtplib.SMTP:
         while not self._idle.empty():

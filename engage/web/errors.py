@@ -11,26 +11,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from engage.errors import EngageError
-from engage.i18n import _
+from engage.i18n import N_, _
 from engage.web.templating import render
 
 log = logging.getLogger("engage.web")
 
 _TITLES = {
-    400: "Bad request",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    422: "Please check the form",
-    429: "Too many requests",
-    500: "Something went wrong",
-    503: "Temporarily unavailable",
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    422: N_("Please check the form"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
+    503: N_("Temporarily unavailable"),
 }
 _EXPLANATIONS = {
-    403: "You do not have permission to see this page.",
-    404: "The page you asked for does not exist or is not available to you.",
-    500: "An unexpected error happened on our side. It has been logged; please try again.",
+    403: N_("You do not have permission to see this page."),
+    404: N_("The page you asked for does not exist or is not available to you."),
+    500: N_("An unexpected error happened on our side. It has been logged; please try again."),
 }
 
 
