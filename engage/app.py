@@ -31,12 +31,17 @@ from engage.web.templating import make_templates
 from engage.worker.service import mail_service
 
 
-def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlette:
-    """Build the app. ``run_worker`` defaults to True on SQLite (one process sends),
-    False on PostgreSQL (``engage worker`` processes send)."""
+def create_app(
+    settings: Settings, *, run_worker: bool | None = None, hold_lock: bool | None = None
+) -> Starlette:
+    """Build the app. ``run_worker`` defaults to True on SQLite (one process serves
+    and sends), False on PostgreSQL (``engage worker`` processes send). On SQLite the
+    app holds the database's process lock unless ``hold_lock=False`` (tests)."""
     settings = with_secret_key(settings)
     if run_worker is None:
         run_worker = settings.database.is_sqlite
+    if hold_lock is None:
+        hold_lock = settings.database.is_sqlite
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,7 +50,7 @@ def create_app(settings: Settings, *, run_worker: bool | None = None) -> Starlet
                 await db.apply_migrations(ctx)
             elif pending := await db.pending_migrations(ctx):
                 raise db.PendingMigrations(pending)
-            async with mail_service(settings, run_worker=run_worker) as mail:
+            async with mail_service(settings, run_worker=run_worker, hold_lock=hold_lock) as mail:
                 app.state.mail = mail
                 yield
 

@@ -12,6 +12,7 @@ from engage.logs import configure_logging
 from engage.mail import outbox
 from engage.mail.models import Category, Status
 from engage.settings import Settings, SettingsError, load_settings, with_secret_key
+from engage.worker.lock import sender_lock
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -41,9 +42,14 @@ def serve(args: argparse.Namespace) -> int:
     # On SQLite (one process) serve brings the schema up to date itself; on
     # PostgreSQL migrations are a deliberate step: `engage migrate`.
     asyncio.run(_prepare_database(settings, apply=settings.database.is_sqlite))
+    run_worker = settings.database.is_sqlite if args.worker is None else args.worker
+    if (lock := sender_lock(settings)) is not None:
+        # Fail here with one line, not later inside uvicorn's start-up.
+        lock.acquire()
+        lock.release()
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    app = create_app(settings, run_worker=args.worker)
+    app = create_app(settings, run_worker=run_worker)
     _say(f"Engage is running at http://{host}:{port} (Ctrl+C to stop)")
     uvicorn.run(
         app,

@@ -1,5 +1,7 @@
-"""On SQLite only one process ever sends: an exclusive lock on a file next to the
-database says which. (On PostgreSQL, leases and SKIP LOCKED share the queue.)"""
+"""SQLite is served by one process, which is also the only one that sends: an
+exclusive lock on a file next to the database says which. (On PostgreSQL, several
+web processes and workers share the database and the queue.) Short-lived commands
+such as ``engage mail list`` or ``engage migrate`` do not take it."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from engage.settings import Settings
 
 
 class SenderLockHeld(Exception):
-    """Another process already sends mail for this SQLite database."""
+    """Another process already serves (and sends mail for) this SQLite database."""
 
 
 class SenderLock:
@@ -28,8 +30,8 @@ class SenderLock:
         except BlockingIOError:
             os.close(fd)
             raise SenderLockHeld(
-                f"another process already sends mail for this database (lock {self.path}); "
-                "on SQLite only one may"
+                f"another process already serves this SQLite database and sends its mail "
+                f"(lock {self.path}); use PostgreSQL to run several"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -43,7 +45,7 @@ class SenderLock:
 
 
 def sender_lock(settings: Settings) -> SenderLock | None:
-    """The lock to hold while sending, or None where the database shares the queue."""
+    """The lock the serving process holds, or None where the database is shared."""
     if not settings.database.is_sqlite:
         return None
     parts = urlsplit(settings.database.url)

@@ -25,19 +25,23 @@ class MailService:
 
 @contextlib.asynccontextmanager
 async def mail_service(
-    settings: Settings, *, run_worker: bool, concurrency: int | None = None
+    settings: Settings,
+    *,
+    run_worker: bool,
+    hold_lock: bool = True,
+    concurrency: int | None = None,
 ) -> AsyncIterator[MailService]:
     """Start the embedded sink (if configured) and the worker for the block's duration.
 
     On exit the worker stops claiming, finishes or releases its rows, and the sink
-    closes. Raises :class:`SenderLockHeld` if another process sends for this SQLite
-    database.
+    closes. With ``hold_lock`` (on SQLite) raises :class:`SenderLockHeld` if another
+    process already serves this database.
     """
     sink = None
     if settings.smtp.is_embedded:
         sink = await start_sink(settings.var_dir / "mailbox", port=settings.smtp.port)
         log.info("embedded mail sink listening", extra={"port": sink.port})
-    lock = sender_lock(settings) if run_worker else None
+    lock = sender_lock(settings) if hold_lock else None
     worker = None
     task = None
     stop = asyncio.Event()
