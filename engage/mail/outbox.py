@@ -17,11 +17,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Min
+from tortoise.expressions import Q
+from tortoise.functions import Count, Min
 
 from engage.clock import utcnow
 from engage.errors import InvalidInput, NotFound
@@ -112,24 +113,31 @@ class QueueStats:
 
 
 async def queue_stats(*, now: datetime | None = None) -> QueueStats:
+    """One aggregate query (``/healthz`` calls it on every probe)."""
     now = now or utcnow()
-    due = OutboxMessage.filter(
-        status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now
+    due = Q(status__in=[Status.QUEUED, Status.DEFERRED], next_attempt_at__lte=now)
+    rows = await (
+        OutboxMessage.annotate(
+            due=Count("id", _filter=due),
+            oldest=Min("next_attempt_at", _filter=due),
+            failed=Count("id", _filter=Q(status=Status.FAILED)),
+            dead=Count("id", _filter=Q(status=Status.DEAD)),
+        )
+        .limit(1)
+        .values("due", "oldest", "failed", "dead")
     )
-    count = await due.count()
-    oldest = None
-    if count:
-        row = await due.annotate(oldest=Min("next_attempt_at")).values("oldest")
-        oldest = row[0]["oldest"] if row else None
+    row = rows[0] if rows else {"due": 0, "oldest": None, "failed": 0, "dead": 0}
+    oldest = row["oldest"]
     if isinstance(oldest, str):  # SQLite aggregates come back as text
         oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    age = max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
     return QueueStats(
-        due=count,
-        oldest_due_age_seconds=round(max((now - oldest).total_seconds(), 0.0), 3)
-        if oldest
-        else 0.0,
-        failed=await OutboxMessage.filter(status=Status.FAILED).count(),
-        dead=await OutboxMessage.filter(status=Status.DEAD).count(),
+        due=row["due"] or 0,
+        oldest_due_age_seconds=round(age, 3),
+        failed=row["failed"] or 0,
+        dead=row["dead"] or 0,
     )
 
 

@@ -32,7 +32,8 @@ async def test_healthz_is_503_when_the_database_is_gone(client, app, settings, m
         async def broken(*args, **kwargs):
             raise OperationalError("disk I/O error")
 
-        monkeypatch.setattr(conn, "execute_query", broken)
+        for method in ("execute_query", "execute_query_dict"):
+            monkeypatch.setattr(conn, method, broken)
     else:
         # Drop the pool and point it at a port where nothing listens.
         await conn.close()
