@@ -9,6 +9,7 @@ share the queue without waiting on each other.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from tortoise.expressions import F, Q
@@ -31,14 +32,19 @@ async def claim_batch(
     """Take up to ``limit`` due rows (or rows whose lease expired) for ``owner``."""
     expires = now + timedelta(seconds=lease_seconds)
     async with in_transaction() as conn:
-        ids = await (
+        # .only("id"), not .values_list("id"): Tortoise's values_list() silently
+        # drops select_for_update(), and without the lock clause two workers pick the
+        # same ids and one waits on the other's row locks instead of skipping them.
+        # (tests/mail/test_workers_postgres.py pins the SQL.)
+        locked = await (
             OutboxMessage.filter(_due(now))
             .order_by("-priority", "next_attempt_at", "id")
             .limit(limit)
             .select_for_update(skip_locked=True)
+            .only("id")
             .using_db(conn)
-            .values_list("id", flat=True)
         )
+        ids = [row.id for row in locked]
         if not ids:
             return []
         # The due condition is repeated: the update only takes what is still free.
@@ -60,11 +66,19 @@ async def claim_batch(
         )
 
 
-async def extend_leases(owner: str, *, lease_seconds: float, now: datetime) -> int:
-    """Keep rows still being worked on from being taken by another worker."""
-    return await OutboxMessage.filter(lease_owner=owner, status=Status.SENDING).update(
-        lease_expires_at=now + timedelta(seconds=lease_seconds)
-    )
+async def extend_leases(
+    owner: str, *, lease_seconds: float, now: datetime, ids: Collection[int] | None = None
+) -> int:
+    """Keep rows still being worked on from being taken by another worker.
+
+    ``ids`` limits it to those rows (the ones the worker is still working on).
+    """
+    mine = OutboxMessage.filter(lease_owner=owner, status=Status.SENDING)
+    if ids is not None:
+        if not ids:
+            return 0
+        mine = mine.filter(id__in=list(ids))
+    return await mine.update(lease_expires_at=now + timedelta(seconds=lease_seconds))
 
 
 async def mark_sent(message: OutboxMessage, owner: str, *, now: datetime) -> bool:

@@ -58,6 +58,8 @@ class Worker:
         self.renderer = Renderer(settings)
         self.sent = 0
         self._wake = asyncio.Event()
+        #: Ids of the claimed rows not yet done with: the rows the heartbeat keeps.
+        self._held: set[int] = set()
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll (after an enqueue, say)."""
@@ -65,7 +67,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"owner": self.owner, "concurrency": self.concurrency})
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not stop.is_set():
                 try:
@@ -91,12 +93,19 @@ class Worker:
         for task in waits:
             task.cancel()
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
         lease = self.settings.mail.lease_seconds
-        while not stop.is_set():
+        # Runs until run() cancels it once the last row is done, not until stop is
+        # set: a message still being sent after a SIGTERM must keep its lease, or
+        # another worker may take the row and send it a second time.
+        while True:
             await asyncio.sleep(lease / 3)
             with contextlib.suppress(Exception):
-                await delivery.extend_leases(self.owner, lease_seconds=lease, now=self.clock())
+                # Only the rows still being worked on: a row whose outcome could not
+                # be recorded (see run_once) must be let go, not held forever.
+                await delivery.extend_leases(
+                    self.owner, ids=list(self._held), lease_seconds=lease, now=self.clock()
+                )
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch and deliver it; returns how many rows were claimed."""
@@ -106,6 +115,8 @@ class Worker:
         )
         if not rows:
             return 0
+        claimed = {row.id for row in rows}
+        self._held |= claimed
         pending: asyncio.Queue[OutboxMessage] = asyncio.Queue()
         for row in rows:
             pending.put_nowait(row)
@@ -114,15 +125,29 @@ class Worker:
             while not pending.empty():
                 if stop is not None and stop.is_set():
                     return
-                await self.deliver(pending.get_nowait())
+                row = pending.get_nowait()
+                try:
+                    await self.deliver(row)
+                except Exception:
+                    # Recording the outcome failed (the database went away, say).
+                    # Caught here so the other lanes and the release below go on
+                    # under supervision; the row stays "sending" and, no longer held,
+                    # its lease runs out and it is claimed again: perhaps a resend
+                    # with the same Message-ID, never a loss.
+                    log.exception("cannot deliver or record a message", extra={"outbox_id": row.id})
+                finally:
+                    self._held.discard(row.id)
 
-        await asyncio.gather(*(lane() for _ in range(min(self.concurrency, len(rows)))))
-        leftover = []
-        while not pending.empty():
-            leftover.append(pending.get_nowait())
-        if leftover:
-            released = await delivery.release(leftover, self.owner)
-            log.info("released unsent rows", extra={"count": released})
+        try:
+            await asyncio.gather(*(lane() for _ in range(min(self.concurrency, len(rows)))))
+            leftover = []
+            while not pending.empty():
+                leftover.append(pending.get_nowait())
+            if leftover:
+                released = await delivery.release(leftover, self.owner)
+                log.info("released unsent rows", extra={"count": released})
+        finally:
+            self._held -= claimed
         return len(rows)
 
     async def run_until_empty(self, *, max_cycles: int = 10_000) -> int:
@@ -144,6 +169,13 @@ class Worker:
             log.error("cannot render message: %s", exc, extra=context)
             await delivery.mark_failed(row, self.owner, error=f"render: {exc}", now=now)
             return Status.FAILED
+        except Exception as exc:
+            # A context loader failed (a lookup, the database): perhaps passing, so
+            # retried with backoff, and dead after mail.max_age_hours, rather than
+            # left "sending" to come back at every lease expiry without end.
+            log.exception("cannot load what the message needs", extra=context)
+            error = f"render: {type(exc).__name__}: {exc}"
+            return await self._record_temporary_failure(row, error)
         try:
             await self.transport.send(
                 message, sender=self.settings.mail.from_address, recipients=[row.to_address]
@@ -153,16 +185,7 @@ class Worker:
             await delivery.mark_failed(row, self.owner, error=str(exc), now=self.clock())
             return Status.FAILED
         except TemporaryFailure as exc:
-            status = await delivery.mark_temporary_failure(
-                row,
-                self.owner,
-                error=str(exc),
-                now=self.clock(),
-                max_age=timedelta(hours=self.settings.mail.max_age_hours),
-                base_delay=self.settings.mail.retry_base_seconds,
-                max_delay=self.settings.mail.retry_max_seconds,
-                rng=self.rng,
-            )
+            status = await self._record_temporary_failure(row, str(exc))
             log.warning("temporary failure (%s): %s", status, exc, extra=context)
             return status
         # Between the server's 250 and this mark, a crash means a resend of the same
@@ -173,3 +196,15 @@ class Worker:
         else:
             log.warning("sent, but the lease was lost before marking", extra=context)
         return Status.SENT
+
+    async def _record_temporary_failure(self, row: OutboxMessage, error: str) -> Status:
+        return await delivery.mark_temporary_failure(
+            row,
+            self.owner,
+            error=error,
+            now=self.clock(),
+            max_age=timedelta(hours=self.settings.mail.max_age_hours),
+            base_delay=self.settings.mail.retry_base_seconds,
+            max_delay=self.settings.mail.retry_max_seconds,
+            rng=self.rng,
+        )
