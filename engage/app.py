@@ -25,8 +25,10 @@ from engage.api import api_routes, openapi_document
 from engage.errors import EngageError
 from engage.resources import static_dir
 from engage.settings import Settings, with_secret_key
-from engage.web import errors, health, mailbox, pages
+from engage.web import errors
+from engage.web import site as _site  # noqa: F401  (page modules register their routes)
 from engage.web.middleware import RequestContextMiddleware
+from engage.web.routing import Access, guarded, page_routes
 from engage.web.templating import make_templates
 from engage.worker.service import mail_service
 
@@ -60,10 +62,12 @@ def create_app(
         )
 
     routes = [
-        *pages.routes,
-        *health.routes,
-        *mailbox.routes(settings),
-        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        *page_routes(settings),
+        Route(
+            "/openapi.json",
+            guarded(openapi, access=Access.PUBLIC, csrf_exempt=False, api=True),
+            methods=["GET"],
+        ),
         Mount("/api/v1", routes=api_routes()),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
     ]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -27,6 +28,8 @@ APP_LABEL = "engage"
 #: Every module that declares models. A new domain adds its ``models`` here.
 MODEL_MODULES = [
     "engage.mail.models",
+    "engage.places.models",
+    "engage.accounts.models",
 ]
 MIGRATIONS_MODULE = "engage.migrations"
 
@@ -100,6 +103,10 @@ async def database(
     ``process_wide`` also makes it the fallback for other tasks (a web server handles
     requests in tasks that do not inherit the lifespan's context).
     """
+    # Tortoise caches each model's INSERT statement per connection *name*, not per
+    # dialect: a process that opened SQLite and then PostgreSQL (the test suite) would
+    # reuse "?" placeholders on PostgreSQL. Start each database with a clean cache.
+    EXECUTOR_CACHE.clear()
     ctx = TortoiseContext()
     async with ctx:
         await ctx.init(config=tortoise_config(settings), _enable_global_fallback=process_wide)

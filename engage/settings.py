@@ -19,6 +19,7 @@ and exits with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -177,6 +178,38 @@ class ProgrammeSettings(_Section):
         return value
 
 
+class SecuritySettings(_Section):
+    #: Sign out after this long without a request, and after this long in any case.
+    session_idle_minutes: int = Field(default=120, ge=5)
+    session_absolute_hours: int = Field(default=24, ge=1)
+    #: argon2id cost (RFC 9106's second recommended option by default).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    #: Hashes computed at once (each takes memory_kib of RAM).
+    hash_concurrency: int = Field(default=2, ge=1)
+    #: Peers whose X-Forwarded-For is believed (a reverse proxy), e.g. ["127.0.0.1"].
+    trusted_proxies: tuple[str, ...] = ()
+    #: Attempts per address and per IP in a window, for login, registration,
+    #: password reset and verification resend.
+    throttle_per_account: int = Field(default=5, ge=1)
+    throttle_per_ip: int = Field(default=30, ge=1)
+    throttle_window_seconds: int = Field(default=900, ge=10)
+    #: Reset and invitation links stop working after this long.
+    reset_link_hours: int = Field(default=2, ge=1)
+    invite_link_hours: int = Field(default=72, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+        return value
+
+
 class Settings(_Section):
     app: AppSettings = Field(default_factory=AppSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -184,6 +217,7 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     programme: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @property
     def is_embedded(self) -> bool:

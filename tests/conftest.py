@@ -155,6 +155,8 @@ def make_settings(url: str, var_dir: Path, **sections: dict[str, Any]) -> Settin
         "app": {"var_dir": str(var_dir), "secret_key": TEST_SECRET, "log_format": "text"},
         "database": {"url": url},
         "mail": {"poll_seconds": 0.05},
+        # Cheap hashes: the cost is a setting; tests need speed, not strength.
+        "security": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
     }
     for section, values in sections.items():
         overrides.setdefault(section, {}).update(values)
@@ -194,6 +196,6 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-# --- A real SMTP server -------------------------------------------------------------
+# --- A real SMTP server, and factories ---------------------------------------------
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.factories"]

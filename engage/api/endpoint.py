@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engage.errors import InvalidInput
+from engage.web.routing import Access, guarded
 
 Handler = Callable[..., Awaitable[Any]]
 API_PREFIX = "/api/v1"
@@ -56,8 +57,8 @@ class Endpoint:
     summary: str = ""
     tag: str = "general"
     errors: tuple[int, ...] = ()
-    #: Who may call it, for the document ("public", "staff", ...).
-    security: tuple[str, ...] = field(default_factory=tuple)
+    #: Who may call it (engage.web.routing.Access): "public", "token", "staff", ...
+    access: Access = Access.TOKEN
 
     @property
     def operation_id(self) -> str:
@@ -78,8 +79,9 @@ def endpoint(
     summary: str = "",
     tag: str = "general",
     errors: tuple[int, ...] = (),
+    access: Access = Access.TOKEN,
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as ``METHOD /api/v1<path>``."""
+    """Register ``handler`` as ``METHOD /api/v1<path>``, callable by ``access``."""
 
     def register(handler: Handler) -> Handler:
         _REGISTRY.append(
@@ -94,6 +96,7 @@ def endpoint(
                 summary=summary or (handler.__doc__ or "").strip().splitlines()[0],
                 tag=tag,
                 errors=errors,
+                access=access,
             )
         )
         return handler
@@ -150,12 +153,12 @@ def api_routes() -> list[Route]:
         by_path.setdefault(ep.path, {})[ep.method] = ep
     routes = []
     for path, methods in by_path.items():
-        handlers = {method: _asgi_handler(ep) for method, ep in methods.items()}
-
-        async def dispatch(request: Request, _handlers: dict = handlers) -> Response:
-            return await _handlers[request.method](request)
-
-        routes.append(Route(path, dispatch, methods=list(handlers)))
+        handlers = {
+            method: guarded(_asgi_handler(ep), access=ep.access, csrf_exempt=False, api=True)
+            for method, ep in methods.items()
+        }
+        for method, handler in handlers.items():
+            routes.append(Route(path, handler, methods=[method]))
     return routes
 
 
@@ -180,6 +183,8 @@ def openapi_document(*, title: str, version: str) -> dict[str, Any]:
             "operationId": ep.operation_id,
             "summary": ep.summary,
             "tags": [ep.tag],
+            "x-access": str(ep.access),
+            "security": [] if ep.access is Access.PUBLIC else [{"bearer": []}, {"session": []}],
             "parameters": _parameters(ep),
             "responses": _responses(ep, refs),
         }
@@ -193,7 +198,13 @@ def openapi_document(*, title: str, version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Personal API token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "engage_session"},
+            },
+        },
     }
 
 
@@ -231,6 +242,8 @@ def _responses(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": refs[(ep.response, "serialization")]}},
         }
     codes = set(ep.errors)
+    if ep.access is not Access.PUBLIC:
+        codes.update((401, 403))
     if ep.body is not None or ep.query is not None:
         codes.add(422)
     if _PATH_PARAM.search(ep.path):

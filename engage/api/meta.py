@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from engage.api.endpoint import endpoint
+from engage.web.routing import Access
 
 
 class MetaOut(BaseModel):
@@ -18,7 +19,7 @@ class MetaOut(BaseModel):
     api_version: str = "v1"
 
 
-@endpoint("GET", "/meta", response=MetaOut, tag="meta")
+@endpoint("GET", "/meta", response=MetaOut, tag="meta", access=Access.PUBLIC)
 async def get_meta(request: Request) -> MetaOut:
     """About this installation."""
     settings = request.app.state.settings

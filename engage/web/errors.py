@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from engage.errors import EngageError
+from engage.errors import EngageError, Throttled, Unauthenticated
 from engage.i18n import N_, _
 from engage.web.templating import render
 
@@ -50,7 +50,7 @@ def error_json(
 def _error_page(request: Request, status: int, message: str | None = None) -> Response:
     title = _(_TITLES.get(status, HTTPStatus(status).phrase))
     explanation = message or _(_EXPLANATIONS.get(status, HTTPStatus(status).description))
-    template = f"errors/{status}.html" if status in (403, 404, 500) else "errors/error.html"
+    template = "errors/error.html"
     return render(
         request,
         template,
@@ -75,8 +75,14 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def engage_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngageError)
     if _wants_json(request):
-        return error_json(exc.status_code, exc.code, exc.message, exc.fields)
-    return _error_page(request, exc.status_code, exc.message)
+        response: Response = error_json(exc.status_code, exc.code, exc.message, exc.fields)
+    else:
+        response = _error_page(request, exc.status_code, exc.message)
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="engage"'
+    return response
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from engage.system.health import check_health
+from engage.web.routing import Access, page
 
 
+@page("/healthz", access=Access.PUBLIC)
 async def healthz(request: Request) -> JSONResponse:
     health = await check_health()
     body: dict[str, object] = {
@@ -25,6 +26,3 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(
         body, status_code=200 if health.ok else 503, headers={"Cache-Control": "no-store"}
     )
-
-
-routes = [Route("/healthz", healthz, methods=["GET"])]

@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 from engage import i18n
 from engage.resources import resource_dir
 from engage.settings import Settings
+from engage.web.identity import csrf_token, set_csrf_cookie
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -42,5 +43,15 @@ def render(
 ) -> HTMLResponse:
     """Render page ``name`` with the request's templates."""
     templates: Jinja2Templates = request.app.state.templates
-    page = {"lang": i18n.current_language.get(), **(context or {})}
-    return templates.TemplateResponse(request, name, page, status_code=status_code, headers=headers)
+    identity = getattr(request.state, "identity", None)
+    page = {
+        "lang": i18n.current_language.get(),
+        "csrf_token": csrf_token(request),
+        "actor": identity.actor if identity is not None and not identity.partial else None,
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(
+        request, name, page, status_code=status_code, headers=headers
+    )
+    set_csrf_cookie(response, request)
+    return response

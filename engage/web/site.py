@@ -1,0 +1,10 @@
+"""Every page module, imported so its ``@page`` routes register. A new module of
+pages is added here."""
+
+from engage.web import (  # noqa: F401
+    account,
+    auth_pages,
+    health,
+    mailbox,
+    pages,
+)
