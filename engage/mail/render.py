@@ -5,9 +5,9 @@ and ``body.html`` (which usually extends ``_layouts/base.html``). Domains add wh
 template needs with two registries::
 
     @register_context("invitation")
-    async def _invitation(row: OutboxMessage) -> dict[str, object]:
+    async def _invitation(row: OutboxMessage, settings: Settings) -> dict[str, object]:
         invitation = await Invitation.get(id=row.context["invitation"])
-        return {"invitation": invitation, "rsvp_url": rsvp_link(invitation)}
+        return {"invitation": invitation, "rsvp_url": rsvp_link(invitation, settings)}
 
     @register_attachment("calendar")
     async def _ics(spec: dict[str, object]) -> Attachment: ...
@@ -46,7 +46,8 @@ class Attachment:
     data: bytes
 
 
-ContextLoader = Callable[[OutboxMessage], Awaitable[dict[str, Any]]]
+#: ``loader(row, settings)``: settings carry the secret that derives link tokens.
+ContextLoader = Callable[[OutboxMessage, Settings], Awaitable[dict[str, Any]]]
 AttachmentBuilder = Callable[[dict[str, Any]], Awaitable[Attachment]]
 
 _CONTEXT: dict[str, ContextLoader] = {}
@@ -107,7 +108,7 @@ class Renderer:
         }
         loader = _CONTEXT.get(row.template)
         if loader is not None:
-            variables.update(await loader(row))
+            variables.update(await loader(row, self.settings))
         try:
             subject = self._render(f"{row.template}/subject.txt", variables)
             text = self._render(f"{row.template}/body.txt", variables)

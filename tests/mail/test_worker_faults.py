@@ -27,7 +27,7 @@ async def _enqueue(template: str, count: int) -> None:
 
 
 async def test_an_error_loading_the_context_defers_the_message(db_url, tmp_path, monkeypatch):
-    async def broken_loader(row):
+    async def broken_loader(row, settings):
         raise LookupError("the event is not there")
 
     monkeypatch.setitem(render._CONTEXT, "test_message", broken_loader)
