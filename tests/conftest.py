@@ -198,4 +198,4 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 # --- A real SMTP server, and factories ---------------------------------------------
 
-pytest_plugins = ["tests.smtp_server", "tests.factories"]
+pytest_plugins = ["tests.smtp_server", "tests.factories", "tests.mail_fixtures"]
