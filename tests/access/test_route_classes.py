@@ -1,0 +1,103 @@
+"""Every route is classified, and each class answers each role as it should."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+from starlette.routing import Mount, Route
+
+from engage.accounts.actor import RANK
+from engage.accounts.models import Role
+from engage.web.identity import csrf_cookie_name
+from engage.web.routing import MIN_ROLE, Access
+
+#: Sensitive routes and the class they must keep. A change here is a security review.
+EXPECTED = {
+    ("GET", "/"): Access.PUBLIC,
+    ("GET", "/healthz"): Access.PUBLIC,
+    ("GET", "/login"): Access.PUBLIC,
+    ("POST", "/login"): Access.PUBLIC,
+    ("POST", "/logout"): Access.PARTIAL,
+    ("GET", "/account"): Access.ALUMNUS,
+    ("GET", "/admin/mailbox"): Access.ADMIN,
+    ("GET", "/admin/mailbox/{key}"): Access.ADMIN,
+    ("GET", "/admin/mailbox/{key}/html"): Access.ADMIN,
+    ("GET", "/openapi.json"): Access.PUBLIC,
+    ("GET", "/api/v1/meta"): Access.PUBLIC,
+}
+OPTIONAL_EXPECTED = {
+    ("GET", "/admin/users"): Access.ADMIN,
+    ("GET", "/api/v1/me"): Access.TOKEN,
+    ("POST", "/api/v1/embassies"): Access.STAFF,
+    ("PATCH", "/api/v1/embassies/{code}"): Access.STAFF,
+}
+ROLES = [None, Role.ALUMNUS, Role.ATTACHE, Role.STAFF, Role.ADMIN]
+
+
+def _walk(routes, prefix=""):
+    for route in routes:
+        if isinstance(route, Mount):
+            if route.path == "/static":
+                continue  # files, public by nature
+            yield from _walk(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                yield method, prefix + route.path, route.endpoint
+
+
+def classified(app):
+    return {(m, p): getattr(e, "__access__", None) for m, p, e in _walk(app.routes)}
+
+
+async def test_every_route_is_classified(app):
+    table = classified(app)
+    assert table
+    missing = [key for key, access in table.items() if access is None]
+    assert not missing, f"unclassified routes: {missing}"
+
+
+async def test_sensitive_routes_keep_their_class(app):
+    table = classified(app)
+    for key, access in EXPECTED.items():
+        assert table.get(key) == access, f"{key} is {table.get(key)}, expected {access}"
+    for key, access in OPTIONAL_EXPECTED.items():
+        if key in table:
+            assert table[key] == access, f"{key} is {table[key]}, expected {access}"
+
+
+async def test_only_unsubscribe_is_csrf_exempt(app):
+    exempt = [(m, p) for m, p, e in _walk(app.routes) if getattr(e, "__csrf_exempt__", False)]
+    assert all("unsubscribe" in p for _, p in exempt), exempt
+
+
+def _fill(path: str) -> str:
+    return re.sub(r"{[^}]+}", "x1", path)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: str(r or "anonymous"))
+async def test_each_class_answers_each_role(app, client, make_user, sign_in, settings, role):
+    if role is None:
+        token = secrets.token_urlsafe(32)
+        client.cookies.set(csrf_cookie_name(settings), token)
+        client.headers["X-CSRF-Token"] = token
+    else:
+        await sign_in(client, await make_user(role=role))
+    checked = 0
+    for (method, path), access in classified(app).items():
+        minimum = MIN_ROLE[access]
+        if access in (Access.PUBLIC, Access.PARTIAL) or minimum is None:
+            continue
+        allowed = role is not None and RANK[role] >= RANK[minimum]
+        if allowed:
+            continue
+        response = await client.request(method, _fill(path), follow_redirects=False)
+        api = path.startswith("/api/")
+        expected = (401 if api else 303) if role is None else 403
+        assert response.status_code == expected, (method, path, role, response.status_code)
+        if role is None and not api:
+            assert response.headers["location"].startswith("/login?next=")
+        checked += 1
+    if role in (None, Role.ALUMNUS):
+        assert checked > 0
