@@ -13,6 +13,7 @@ from datetime import datetime
 from tortoise import connections
 
 from engage.errors import Throttled
+from engage.i18n import _
 
 _UPSERT = (
     "INSERT INTO accounts_throttle (key, bucket, count) VALUES ({p1}, {p2}, 1) "
@@ -31,8 +32,8 @@ async def check_and_count(key: str, *, limit: int, window_seconds: int, now: dat
     p1, p2 = ("$1", "$2") if dialect == "postgres" else ("?", "?")
     epoch = int(now.timestamp())
     window = epoch // window_seconds
-    _, rows = await conn.execute_query(_UPSERT.format(p1=p1, p2=p2), [key, window])
-    count = int(dict(rows[0])["count"])
+    rows = await conn.execute_query_dict(_UPSERT.format(p1=p1, p2=p2), [key, window])
+    count = int(rows[0]["count"])
     if count == 1:
         # The first hit of a window tidies the key's old windows.
         p = "$1" if dialect == "postgres" else "?"
