@@ -30,6 +30,7 @@ MODEL_MODULES = [
     "engage.mail.models",
     "engage.places.models",
     "engage.accounts.models",
+    "engage.alumni.models",
 ]
 MIGRATIONS_MODULE = "engage.migrations"
 

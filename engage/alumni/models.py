@@ -1,0 +1,206 @@
+"""Alumni: profiles, identity and vetting, training, careers, rank mapping, erasure."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Service(StrEnum):
+    ARMY = "army"
+    NAVY = "navy"
+    AIR_FORCE = "air_force"
+    MARINES = "marines"
+    COAST_GUARD = "coast_guard"
+    JOINT = "joint"
+    OTHER = "other"
+
+
+class AlumnusStatus(StrEnum):
+    SERVING = "serving"
+    RETIRED = "retired"
+    #: No bulk mail.
+    LEFT_SERVICE = "left_service"
+    #: No mail at all.
+    DECEASED = "deceased"
+
+
+class Vetting(StrEnum):
+    #: Self-registered and not yet matched to the roster: not invitable.
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+
+
+class CourseCategory(StrEnum):
+    PME = "pme"
+    TECHNICAL = "technical"
+    ENGLISH = "english"
+    OTHER = "other"
+
+
+class CareerSource(StrEnum):
+    SELF_REPORTED = "self_reported"
+    STAFF_VERIFIED = "staff_verified"
+
+
+class Alumnus(Model):
+    id = fields.BigIntField(primary_key=True)
+    #: Names as the person writes them, in any script.
+    given_name = fields.CharField(max_length=100)
+    family_name = fields.CharField(max_length=100)
+    #: Latin transliteration (passport spelling where known).
+    given_name_latin = fields.CharField(max_length=100, default="")
+    family_name_latin = fields.CharField(max_length=100, default="")
+    preferred_name = fields.CharField(max_length=100, default="")
+    #: Normalised name tokens (case, accents and scripts folded) for search.
+    search_key = fields.TextField(default="")
+    email = fields.CharField(max_length=320, null=True)
+    #: Lower-cased primary email, unique when present.
+    email_key = fields.CharField(max_length=320, null=True, unique=True)
+    secondary_email = fields.CharField(max_length=320, null=True)
+    #: A secondary address is used only once verified.
+    secondary_verified_at = fields.DatetimeField(null=True)
+    phone = fields.CharField(max_length=40, default="")
+    country = fields.ForeignKeyField(
+        "engage.Country", related_name="alumni", on_delete=fields.RESTRICT
+    )
+    service = fields.CharEnumField(Service, max_length=16, default=Service.OTHER)
+    rank = fields.CharField(max_length=100, default="")
+    #: NATO grade of the latest career entry ("OF-5"), empty when unmapped.
+    grade = fields.CharField(max_length=8, default="")
+    #: The grade as a number for ranges: OR-1..OR-9 = 1..9, WO = 10, OF-1..OF-10 = 11..20.
+    grade_level = fields.SmallIntField(null=True)
+    position = fields.CharField(max_length=200, default="")
+    unit = fields.CharField(max_length=200, default="")
+    language = fields.CharField(max_length=16, default="en")
+    timezone = fields.CharField(max_length=64, default="UTC")
+    status = fields.CharEnumField(AlumnusStatus, max_length=16, default=AlumnusStatus.SERVING)
+    vetting = fields.CharEnumField(Vetting, max_length=16, default=Vetting.CONFIRMED)
+    confirmed_by = fields.ForeignKeyField(
+        "engage.User", related_name="confirmed_alumni", null=True, on_delete=fields.SET_NULL
+    )
+    confirmed_at = fields.DatetimeField(null=True)
+    #: Student or record number from the programme, unique when present.
+    programme_id = fields.CharField(max_length=64, null=True, unique=True)
+    accepts_invitations = fields.BooleanField(default=True)
+    #: Where and when the invitation consent was last given or withdrawn.
+    invitations_consent_at = fields.DatetimeField(null=True)
+    invitations_consent_source = fields.CharField(max_length=64, default="")
+    accepts_newsletter = fields.BooleanField(default=True)
+    newsletter_consent_at = fields.DatetimeField(null=True)
+    newsletter_consent_source = fields.CharField(max_length=64, default="")
+    #: Staff-only. The person sees these in their data export (which says so).
+    staff_notes = fields.TextField(default="")
+    #: Staff-only: left out of all bulk mail (e.g. involvement in a coup).
+    do_not_engage = fields.BooleanField(default=False)
+    do_not_engage_reason = fields.TextField(default="")
+    do_not_engage_at = fields.DatetimeField(null=True)
+    #: The account that claimed this profile.
+    user = fields.OneToOneField(
+        "engage.User", related_name="alumnus", null=True, on_delete=fields.SET_NULL
+    )
+    #: When the alumnus last edited their contact details (an import then keeps them).
+    contact_edited_at = fields.DatetimeField(null=True)
+    #: Set when this profile was merged into another (kept for history).
+    merged_into = fields.ForeignKeyField(
+        "engage.Alumnus", related_name="merged_from", null=True, on_delete=fields.SET_NULL
+    )
+    erased_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "alumni_alumnus"
+        indexes = (("country_id", "status"), ("vetting",), ("grade_level",))
+
+    def __str__(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Course(Model):
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    school = fields.CharField(max_length=200)
+    category = fields.CharEnumField(CourseCategory, max_length=16, default=CourseCategory.OTHER)
+    #: Equipment or weapons systems taught, e.g. ["C-130", "Patriot"].
+    tags = fields.JSONField(default=list)
+
+    class Meta:
+        table = "alumni_course"
+        unique_together = (("title", "school"),)
+
+
+class TrainingRecord(Model):
+    id = fields.BigIntField(primary_key=True)
+    alumnus = fields.ForeignKeyField(
+        "engage.Alumnus", related_name="training", on_delete=fields.CASCADE
+    )
+    course = fields.ForeignKeyField(
+        "engage.Course", related_name="records", on_delete=fields.RESTRICT
+    )
+    start_date = fields.DateField(null=True)
+    end_date = fields.DateField(null=True)
+    class_year = fields.SmallIntField(null=True)
+    #: One of settings.programme.funding_types.
+    funding_type = fields.CharField(max_length=32, default="")
+    graduated = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "alumni_training"
+        indexes = (("class_year",),)
+
+
+class CareerEntry(Model):
+    id = fields.BigIntField(primary_key=True)
+    alumnus = fields.ForeignKeyField(
+        "engage.Alumnus", related_name="career", on_delete=fields.CASCADE
+    )
+    rank = fields.CharField(max_length=100)
+    #: Empty until the rank is mapped (then filled for every entry with that rank).
+    grade = fields.CharField(max_length=8, default="")
+    position = fields.CharField(max_length=200, default="")
+    effective_date = fields.DateField()
+    source = fields.CharEnumField(CareerSource, max_length=16)
+    created_by = fields.ForeignKeyField(
+        "engage.User", related_name="career_entries", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "alumni_career"
+
+
+class RankMapping(Model):
+    """A staff decision on a rank the shipped tables do not know."""
+
+    id = fields.IntField(primary_key=True)
+    country = fields.ForeignKeyField(
+        "engage.Country", related_name="rank_mappings", on_delete=fields.CASCADE
+    )
+    service = fields.CharEnumField(Service, max_length=16)
+    #: The rank as written, normalised (case and accents folded).
+    rank_key = fields.CharField(max_length=100)
+    #: The NATO grade, or empty while the rank waits in the mapping queue.
+    grade = fields.CharField(max_length=8, default="")
+    first_seen_at = fields.DatetimeField(auto_now_add=True)
+    mapped_by = fields.ForeignKeyField(
+        "engage.User", related_name="rank_mappings", null=True, on_delete=fields.SET_NULL
+    )
+    mapped_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "alumni_rank_mapping"
+        unique_together = (("country", "service", "rank_key"),)
+
+
+class ErasedIdentity(Model):
+    """After an erasure, a keyed hash of the email: a later import does not recreate them."""
+
+    id = fields.BigIntField(primary_key=True)
+    email_hash = fields.CharField(max_length=64, unique=True)
+    erased_at = fields.DatetimeField()
+
+    class Meta:
+        table = "alumni_erased_identity"
