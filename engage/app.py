@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from engage import db
 from engage.api import api_routes, openapi_document
 from engage.errors import EngageError
+from engage.places.seed import seed_countries
 from engage.resources import static_dir
 from engage.settings import Settings, with_secret_key
 from engage.web import errors
@@ -52,6 +53,7 @@ def create_app(
                 await db.apply_migrations(ctx)
             elif pending := await db.pending_migrations(ctx):
                 raise db.PendingMigrations(pending)
+            await seed_countries()
             async with mail_service(settings, run_worker=run_worker, hold_lock=hold_lock) as mail:
                 app.state.mail = mail
                 yield

@@ -11,6 +11,7 @@ from engage import db
 from engage.logs import configure_logging
 from engage.mail import outbox
 from engage.mail.models import Category, Status
+from engage.places.seed import seed_countries
 from engage.settings import Settings, SettingsError, load_settings, with_secret_key
 from engage.worker.lock import sender_lock
 
@@ -68,7 +69,10 @@ async def migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     async with db.database(settings) as ctx:
         applied = await db.apply_migrations(ctx, progress=lambda n: _say(f"applied {n}"))
+        added = await seed_countries()
     _say(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
+    if added:
+        _say(f"{added} countries added")
     return 0
 
 
@@ -116,6 +120,7 @@ async def demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     async with db.database(settings) as ctx:
         await db.apply_migrations(ctx)
+        await seed_countries()
         summary = await load_demo(settings)
     for line in summary:
         _say(line)
