@@ -7,4 +7,5 @@ from engage.web import (  # noqa: F401
     health,
     mailbox,
     pages,
+    two_factor,
 )
