@@ -7,6 +7,9 @@
     engage worker [--concurrency N] [--config PATH]
     engage demo [--config PATH]
     engage mail list|retry|test ...
+    engage user create --email E --role R [--embassy CODE ...] [--password-stdin]
+    engage user list
+    engage token create --email E [--name N]
     engage makemigrations [--check] [--name NAME]
 
 A bad setting, pending migrations on PostgreSQL or a second sender on SQLite stop
@@ -21,7 +24,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engage.cli import commands
+from engage.cli import commands, users
 from engage.db import PendingMigrations
 from engage.settings import SettingsError
 from engage.worker.lock import SenderLockHeld
@@ -94,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("address")
     _config_option(test)
     test.set_defaults(func=commands.mail_test)
+
+    users.add_commands(sub, _config_option)
 
     make = sub.add_parser("makemigrations", help="(developers) write a migration for model changes")
     make.add_argument("--name", help="name of the new migration")

@@ -7,5 +7,8 @@ from engage.web import (  # noqa: F401
     health,
     mailbox,
     pages,
+    password,
+    registration,
     two_factor,
+    users_admin,
 )
