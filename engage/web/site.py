@@ -8,6 +8,7 @@ from engage.web import (  # noqa: F401
     mailbox,
     pages,
     password,
+    places,
     registration,
     two_factor,
     users_admin,
