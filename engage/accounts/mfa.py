@@ -30,50 +30,26 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import pyotp
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from engage.accounts import throttle
+from engage.accounts import recovery_codes, throttle, totp
 from engage.accounts.audit import record
 from engage.accounts.login import MFA_REQUIRED, promote_session, throttle_attempt
-from engage.accounts.models import RecoveryCode, Role, Session, User
+from engage.accounts.models import Role, Session, User
 from engage.accounts.passwords import verify_password
-from engage.accounts.secretbox import SealedValueError, seal, unseal
 from engage.accounts.sessions import OpenSession, create_session, end_other_sessions
 from engage.accounts.users import email_key
 from engage.errors import Conflict, InvalidInput, PermissionDenied, Unauthenticated
 from engage.i18n import _
 from engage.settings import Settings
 
-log = logging.getLogger("engage.accounts.mfa")
-
-#: What authenticator apps expect by default (Google Authenticator ignores others).
-DIGITS = 6
-PERIOD_SECONDS = 30
-#: Steps accepted either side of now, for clocks that drift (RFC 6238 section 5.2).
-DRIFT_STEPS = 1
-RECOVERY_CODE_COUNT = 10
-#: 24 base32 characters: 120 random bits.
-_RECOVERY_CHARS = 24
-_RECOVERY_GROUP = 6
 #: The second factor must follow the password within this time.
 SECOND_FACTOR_MINUTES = 15
-_SEAL_PURPOSE = "totp"
-_TOTP_SHAPE = re.compile(rf"^\d{{{DIGITS}}}$")
-_RECOVERY_SHAPE = re.compile(rf"^[a-z2-7]{{{_RECOVERY_CHARS}}}$")
-#: People read recovery codes off paper: digits that look like base32 letters count.
-_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "8": "b"})
 
 
 class Step(StrEnum):
@@ -137,7 +113,7 @@ def pending_step(session: Session) -> Step:
 async def two_factor_status(user: User) -> Status:
     left = 0
     if user.totp_enabled_at is not None:
-        left = await RecoveryCode.filter(user_id=user.id, used_at=None).count()
+        left = await recovery_codes.unused_count(user)
     return Status(
         enabled_at=user.totp_enabled_at,
         can_disable=not required_for(user),
@@ -155,11 +131,12 @@ async def start_enrolment(user: User, *, settings: Settings) -> Enrolment:
         raise Conflict(_("Two-factor authentication is already on for your account."))
     secret = _pending_secret(user, settings)
     if secret is None:
-        secret = pyotp.random_base32()
-        user.totp_secret = _seal(settings, user, secret)
+        secret = totp.new_secret()
+        user.totp_secret = totp.seal_secret(user, secret, settings=settings)
         user.totp_last_step = None
         await user.save(update_fields=["totp_secret", "totp_last_step"])
-    return Enrolment(secret=secret, uri=_uri(secret, user, settings))
+    uri = totp.provisioning_uri(secret, account=user.email, issuer=settings.app.site_name)
+    return Enrolment(secret=secret, uri=uri)
 
 
 async def confirm_enrolment(
@@ -176,7 +153,7 @@ async def confirm_enrolment(
             _("Your setup has expired. Scan the new code below and try again."),
             fields={"code": _("Scan the new code first.")},
         )
-    step = _matching_step(secret, _normalise(code), now)
+    step = totp.matching_step(secret, _digits(code), now)
     if step is None:
         raise InvalidInput(
             _(
@@ -193,7 +170,7 @@ async def confirm_enrolment(
         )
         if not enabled:
             raise Conflict(_("Two-factor authentication is already on for your account."))
-        codes = await _replace_recovery_codes(user, conn)
+        codes = await recovery_codes.replace_recovery_codes(user, conn)
         await record("mfa.enable", actor=user, target=("user", user.id), ip=ip, using_db=conn)
     opened = await _rotate(session, ip=ip, user_agent=user_agent, now=now, settings=settings)
     return EnrolmentDone(opened=opened, recovery_codes=codes)
@@ -201,8 +178,7 @@ async def confirm_enrolment(
 
 async def enrol_with_secret(user: User, secret: str, *, settings: Settings, now: datetime) -> None:
     """Turn TOTP on with a known secret (the demo accounts); no recovery codes."""
-    pyotp.TOTP(secret).now()  # raises on a malformed base32 secret
-    user.totp_secret = _seal(settings, user, secret)
+    user.totp_secret = totp.seal_secret(user, totp.check_secret(secret), settings=settings)
     user.totp_enabled_at = now
     user.totp_last_step = None
     await user.save(update_fields=["totp_secret", "totp_enabled_at", "totp_last_step"])
@@ -223,16 +199,14 @@ async def verify_second_factor(
     if user.totp_enabled_at is None:
         raise Conflict(_("Set up two-factor authentication first."))
     await throttle_attempt("mfa", email=user.email, ip=ip, now=now, settings=settings)
-    typed = _normalise(code)
     used_recovery = False
-    if _TOTP_SHAPE.match(typed):
+    if totp.CODE_SHAPE.match(_digits(code)):
         secret = _enabled_secret(user, settings)
-        step = _matching_step(secret, typed, now) if secret else None
-        accepted = step is not None and await _claim_step(user, step)
-    elif _RECOVERY_SHAPE.match(typed):
-        accepted = used_recovery = await _use_recovery_code(user, typed, now)
+        step = totp.matching_step(secret, _digits(code), now) if secret else None
+        accepted = step is not None and await totp.claim_step(user, step)
     else:
-        accepted = False
+        typed = recovery_codes.normalise(code)
+        accepted = used_recovery = await recovery_codes.use_recovery_code(user, typed, now=now)
     if not accepted:
         await record("mfa.failed", actor=None, target=("user", user.id), ip=ip)
         raise InvalidInput(
@@ -243,7 +217,7 @@ async def verify_second_factor(
             fields={"code": _("Not accepted.")},
         )
     await throttle.reset(f"mfa:account:{email_key(user.email)}")
-    left = await RecoveryCode.filter(user_id=user.id, used_at=None).count()
+    left = await recovery_codes.unused_count(user)
     if used_recovery:
         await record(
             "mfa.recovery_code_used",
@@ -272,7 +246,7 @@ async def regenerate_recovery_codes(
         raise Conflict(_("Turn on two-factor authentication first."))
     await _confirm_password(user, password, ip=ip, now=now, settings=settings)
     async with in_transaction() as conn:
-        codes = await _replace_recovery_codes(user, conn)
+        codes = await recovery_codes.replace_recovery_codes(user, conn)
         await record(
             "mfa.recovery_codes_regenerated",
             actor=user,
@@ -345,99 +319,16 @@ async def reset_authenticator(
 # --- Helpers ------------------------------------------------------------------------
 
 
-def _seal(settings: Settings, user: User, secret: str) -> str:
-    return seal(settings.app.secret_key, _SEAL_PURPOSE, secret, context=f"user:{user.id}")
-
-
-def _unseal(settings: Settings, user: User) -> str | None:
-    if not user.totp_secret:
-        return None
-    try:
-        return unseal(
-            settings.app.secret_key, _SEAL_PURPOSE, user.totp_secret, context=f"user:{user.id}"
-        )
-    except SealedValueError as exc:
-        # The app secret changed (or the row was altered): the person enrols again,
-        # or signs in with a recovery code.
-        log.warning("TOTP secret of user %s cannot be read: %s", user.id, exc)
-        return None
-
-
 def _pending_secret(user: User, settings: Settings) -> str | None:
-    return _unseal(settings, user) if user.totp_enabled_at is None else None
+    return totp.read_secret(user, settings=settings) if user.totp_enabled_at is None else None
 
 
 def _enabled_secret(user: User, settings: Settings) -> str | None:
-    return _unseal(settings, user) if user.totp_enabled_at is not None else None
+    return totp.read_secret(user, settings=settings) if user.totp_enabled_at is not None else None
 
 
-def _uri(secret: str, user: User, settings: Settings) -> str:
-    return pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD_SECONDS).provisioning_uri(
-        name=user.email, issuer_name=settings.app.site_name
-    )
-
-
-def _normalise(code: str) -> str:
-    """What was typed, without spaces and hyphens; letters lower-cased."""
-    typed = re.sub(r"[\s-]+", "", code or "").lower()
-    if typed.isdigit():
-        return typed
-    return typed.translate(_LOOKALIKES)
-
-
-def _matching_step(secret: str, code: str, now: datetime) -> int | None:
-    """The time step whose code is ``code`` (now, or one step either side), or None."""
-    if not _TOTP_SHAPE.match(code):
-        return None
-    totp = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD_SECONDS)
-    current = int(now.timestamp()) // PERIOD_SECONDS
-    found = None
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        # Every candidate is compared (constant time), the latest match wins.
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            found = step
-    return found
-
-
-async def _claim_step(user: User, step: int) -> bool:
-    """Move the last accepted step forward to ``step``; False if it was used already."""
-    claimed = await User.filter(
-        Q(totp_last_step__isnull=True) | Q(totp_last_step__lt=step), id=user.id
-    ).update(totp_last_step=step)
-    return claimed == 1
-
-
-def _recovery_hash(user_id: int, code: str) -> str:
-    return hashlib.sha256(f"engage-recovery\x00{user_id}\x00{code}".encode()).hexdigest()
-
-
-def _new_recovery_code() -> str:
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    raw = "".join(secrets.choice(alphabet) for _i in range(_RECOVERY_CHARS))
-    return "-".join(raw[i : i + _RECOVERY_GROUP] for i in range(0, len(raw), _RECOVERY_GROUP))
-
-
-async def _replace_recovery_codes(user: User, conn: BaseDBAsyncClient) -> list[str]:
-    codes = [_new_recovery_code() for _i in range(RECOVERY_CODE_COUNT)]
-    await RecoveryCode.filter(user_id=user.id).using_db(conn).delete()
-    await RecoveryCode.bulk_create(
-        [
-            RecoveryCode(user_id=user.id, code_hash=_recovery_hash(user.id, _normalise(code)))
-            for code in codes
-        ],
-        using_db=conn,
-    )
-    return codes
-
-
-async def _use_recovery_code(user: User, code: str, now: datetime) -> bool:
-    row = await RecoveryCode.filter(
-        user_id=user.id, code_hash=_recovery_hash(user.id, code), used_at__isnull=True
-    ).first()
-    if row is None:
-        return False
-    # Conditional: of two simultaneous uses of one code, one wins.
-    return await RecoveryCode.filter(id=row.id, used_at__isnull=True).update(used_at=now) == 1
+def _digits(code: str) -> str:
+    return "".join((code or "").split()).replace("-", "")
 
 
 async def _clear(user: User, conn: BaseDBAsyncClient) -> None:
@@ -446,7 +337,7 @@ async def _clear(user: User, conn: BaseDBAsyncClient) -> None:
         .using_db(conn)
         .update(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
     )
-    await RecoveryCode.filter(user_id=user.id).using_db(conn).delete()
+    await recovery_codes.delete_recovery_codes(user, conn)
 
 
 async def _confirm_password(
