@@ -350,7 +350,7 @@ def _validate(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if not code:
             errors["code"] = _("Required.")
         elif not CODE_PATTERN.fullmatch(code):
-            errors["code"] = _("2 to 16 capital letters, digits or hyphens (e.g. NBO).")
+            errors["code"] = _("Use 2 to 16 letters, digits or hyphens, without spaces.")
         values["code"] = code
     if "country" in data:
         country = _clean_text(data["country"]).upper()
