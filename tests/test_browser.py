@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 
+from engage.cli.demo import DEMO_PASSWORD, demo_totp_secret
 from tests.conftest import unavailable
 from tests.test_demo_pages import DEMO_ADDRESSES, EngageServer, start_server
 
@@ -130,7 +132,22 @@ def test_home_page_is_accessible(page: Watched, tmp_path: Path):
     page.assert_clean()
 
 
+def sign_in_as_admin(page: Watched) -> None:
+    """The demo admin signs in: password, then the code of the printed TOTP secret."""
+    email = "admin@engage.example"
+    page.goto("/login")
+    p = page.page
+    p.get_by_label("Email address").fill(email)
+    p.get_by_label("Password").fill(DEMO_PASSWORD)
+    p.get_by_role("button", name="Sign in").click()
+    p.wait_for_url("**/login/second-factor**")
+    p.get_by_label("Code").fill(pyotp.TOTP(demo_totp_secret(email)).now())
+    p.get_by_role("button", name="Continue").click()
+    p.wait_for_url("**/account")
+
+
 def test_mailbox_shows_the_welcome_emails(page: Watched):
+    sign_in_as_admin(page)
     p = page.page
     deadline = time.monotonic() + 60
     rows = 0

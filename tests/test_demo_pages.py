@@ -293,8 +293,13 @@ def _check_health_after_sending(http: httpx.Client) -> None:
 
 @pytest.mark.slow
 def test_demo_is_served_page_by_page(served: EngageServer):
+    # The mailbox is for admins: sign in as the demo admin (password and TOTP code).
+    from tests.test_demo_roles import demo_logins, sign_in
+
+    admin = next(login for login in demo_logins(served) if login.role == "admin")
     with httpx.Client(base_url=served.url, timeout=10) as http:
         _check_home(http)
+        sign_in(http, admin)
         _check_mailbox_and_message(http)
         _check_api(http)
         _check_not_found_page(http)
