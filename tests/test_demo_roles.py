@@ -11,6 +11,7 @@ themselves.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from engage.accounts.actor import RANK
 from engage.accounts.models import Role
 from engage.web.routing import MIN_ROLE, Access
-from tests.conftest import TEST_SECRET, make_settings
+from tests.conftest import TEST_SECRET, make_settings, unavailable
 from tests.test_demo_pages import (
     DEMO_ADDRESSES,
     EngageServer,
@@ -245,3 +246,73 @@ def test_each_demo_role_signs_in_and_sees_its_pages(demo_server: EngageServer, t
             problems += check_walk(http, login, pages)
             sign_out(http)
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.browser
+def test_an_alumnus_turns_on_two_factor_in_chromium(tmp_path: Path):
+    """The whole enrolment in a real browser, under the real Content-Security-Policy:
+    the QR code shows, the typed code turns it on, the next sign-in asks for a code."""
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, CSP_RECORDER
+
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    server = start_server(tmp_path / "site", f"sqlite://{tmp_path}/site/var/engage.sqlite3")
+    alumnus = next(
+        login
+        for login in demo_logins(server)
+        if login.role is Role.ALUMNUS and not login.totp_secret
+    )
+    problems: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = browser.new_context(locale="en-GB")
+            context.add_init_script(CSP_RECORDER)
+            page = context.new_page()
+            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+            def csp_violations() -> None:
+                problems.extend(page.evaluate("window.__cspViolations || []"))
+
+            page.goto(server.url + "/login")
+            page.get_by_label("Email address").fill(alumnus.email)
+            page.get_by_label("Password").fill(alumnus.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/account")
+            page.goto(server.url + "/account/two-factor")
+            page.get_by_role("link", name="Set up two-factor authentication").click()
+            page.wait_for_url("**/account/two-factor/setup")
+            qr = page.get_by_role("img", name=re.compile("QR code"))
+            assert qr.evaluate("img => img.complete && img.naturalWidth > 100")
+            secret = page.locator("#totp-key").inner_text().replace(" ", "")
+            csp_violations()
+            page.get_by_label("Enter the 6-digit code the app shows").fill(pyotp.TOTP(secret).now())
+            page.get_by_role("button", name="Turn on two-factor authentication").click()
+            page.wait_for_load_state("load")
+            assert page.locator("h1").inner_text() == "Your recovery codes"
+            assert page.locator("ol.recovery-codes li").count() == 10
+            csp_violations()
+            page.get_by_role("link", name="I have saved my recovery codes").click()
+            page.wait_for_url("**/account")
+
+            page.get_by_role("button", name="Sign out", exact=True).click()
+            page.wait_for_url(server.url + "/")
+            page.goto(server.url + "/login")
+            page.get_by_label("Email address").fill(alumnus.email)
+            page.get_by_label("Password").fill(alumnus.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/login/second-factor**")
+            csp_violations()
+            # The code just used for enrolment is spent: the next one is accepted.
+            page.get_by_label("Code").fill(pyotp.TOTP(secret).at(time.time() + 30))
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url("**/account")
+            csp_violations()
+            browser.close()
+    finally:
+        server.stop()
+    assert problems == []
