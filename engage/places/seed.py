@@ -20,7 +20,7 @@ _REFRESHED = ("name", "region", "continent")
 
 
 async def seed_countries() -> int:
-    """Add the countries missing from the table; return how many were added."""
+    """Add the countries missing from the table; return how many were missing."""
     existing = {country.code: country for country in await Country.all()}
     taken_alpha3 = {country.alpha3 for country in existing.values()}
     missing: list[Country] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 
 from engage.places.catalogue import catalogue, containment
@@ -82,3 +83,10 @@ async def test_seeding_leaves_other_rows_alone(db):
 
 async def test_the_app_seeds_at_start(app):
     assert await Country.all().count() == len(catalogue())
+
+
+async def test_two_starts_at_once_both_succeed(db):
+    # Several web processes may start together on PostgreSQL.
+    added = await asyncio.gather(seed_countries(), seed_countries())
+    assert await Country.all().count() == len(catalogue())
+    assert max(added) == len(catalogue())
