@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import zoneinfo
 
-from babel.core import get_global
-
 #: The areas of the tz database that name places; an embassy is in one of them.
 AREAS = (
     "Africa",
@@ -52,9 +50,3 @@ def zone_groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
         (area, tuple(sorted(z for z in embassy_zones() if z.startswith(area + "/"))))
         for area in AREAS
     )
-
-
-def country_zones(code: str) -> list[str]:
-    """The zones CLDR lists for a country, e.g. ``["Africa/Nairobi"]`` for KE."""
-    zones = get_global("territory_zones").get(code.upper(), [])
-    return [zone for zone in zones if is_embassy_zone(zone)]
