@@ -124,9 +124,13 @@ async def change_password(
     settings: Settings,
 ) -> OpenSession:
     """Set a new password; every session ends and this browser gets a fresh one."""
-    problem = password_problem(new_password, user_inputs=[user.email])
-    if problem:
-        raise InvalidInput(problem, fields={"new_password": problem})
+    fields: dict[str, str] = {}
+    if not current_password:
+        fields["current_password"] = _("Enter your current password.")
+    if problem := password_problem(new_password, user_inputs=[user.email]):
+        fields["new_password"] = problem
+    if fields:
+        raise InvalidInput(_("Please correct the marked fields."), fields=fields)
     await _check_current_password(user, current_password, ip=ip, now=now, settings=settings)
     if new_password == current_password:
         raise InvalidInput(
@@ -171,6 +175,11 @@ async def request_email_change(
     if email_key(new_email) == user.email_key:
         raise InvalidInput(
             _("This is already your address."), fields={"new_email": _("Same as now.")}
+        )
+    if not current_password:
+        raise InvalidInput(
+            _("Enter your current password."),
+            fields={"current_password": _("Enter your current password.")},
         )
     await _check_current_password(user, current_password, ip=ip, now=now, settings=settings)
     owner = await User.get_or_none(email_key=email_key(new_email))

@@ -30,7 +30,7 @@ from engage.accounts.sessions import list_sessions
 from engage.clock import utcnow
 from engage.errors import EngageError, InvalidInput, PermissionDenied, Throttled
 from engage.i18n import N_, _
-from engage.web.failures import form_failure
+from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
 from engage.web.identity import clear_session_cookie, client_ip, identify, set_session_cookie
 from engage.web.routing import Access, page
@@ -158,14 +158,14 @@ async def preferences(request: Request) -> Response:
 
 
 @page(
-    "/account/sessions/{session_id:int}/end",
+    "/account/sessions/{session_id}/end",
     methods=["POST"],
     access=Access.ALUMNUS,
     name="account_session_end",
 )
 async def session_end(request: Request) -> Response:
     user, _session = await _own(request)
-    await end_own_session(user, request.path_params["session_id"], ip=client_ip(request))
+    await end_own_session(user, path_id(request, "session_id"), ip=client_ip(request))
     return _done("session")
 
 
@@ -196,12 +196,12 @@ async def token_create(request: Request) -> Response:
 
 
 @page(
-    "/account/tokens/{token_id:int}/revoke",
+    "/account/tokens/{token_id}/revoke",
     methods=["POST"],
     access=Access.ALUMNUS,
     name="account_token_revoke",
 )
 async def token_revoke(request: Request) -> Response:
     user, _session = await _own(request)
-    await revoke_api_token(user, request.path_params["token_id"])
+    await revoke_api_token(user, path_id(request, "token_id"))
     return _done("token_revoked")

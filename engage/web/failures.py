@@ -1,4 +1,5 @@
-"""A form that failed: render it again with what was typed and what is wrong.
+"""A form that failed: render it again with what was typed and what is wrong (and
+numeric ids read from the path).
 
 ::
 
@@ -18,7 +19,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engage.errors import EngageError, Throttled
+from engage.errors import EngageError, NotFound, Throttled
+from engage.i18n import _
 from engage.web.forms import Form
 from engage.web.templating import render
 
@@ -43,3 +45,12 @@ def form_failure(
     if isinstance(exc, Throttled):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def path_id(request: Request, name: str) -> int:
+    """A numeric id from the path (404 otherwise). Routes declare ``{name}`` without
+    a converter, so the access check answers first whatever the path holds."""
+    raw = str(request.path_params.get(name, ""))
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(_("Not found."))
+    return int(raw)

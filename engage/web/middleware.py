@@ -14,6 +14,8 @@ from engage.logs import request_id_var
 
 access_log = logging.getLogger("engage.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+#: Link tokens in paths (verify, reset, invite) are credentials: never logged.
+_TOKEN_PATH = re.compile(r"^(/verify|/password/reset|/invite)/(?!resend$)[^/]+")
 
 #: Pages are plain server-rendered HTML: no inline script, no third parties.
 SECURITY_HEADERS = {
@@ -63,14 +65,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            path = _TOKEN_PATH.sub(r"\1/<token>", scope["path"])
             access_log.info(
                 "%s %s %s",
                 scope["method"],
-                scope["path"],
+                path,
                 status,
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": path,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -20,7 +20,7 @@ from engage.accounts.models import Role
 from engage.clock import utcnow
 from engage.errors import Conflict, EngageError, InvalidInput
 from engage.i18n import N_, _
-from engage.web.failures import form_failure
+from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
 from engage.web.identity import client_ip, identify
 from engage.web.routing import Access, form_data, page
@@ -91,7 +91,7 @@ async def invite(request: Request) -> Response:
 async def _act(request: Request, action: str) -> Response:
     identity = await identify(request)
     assert identity.actor is not None
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     try:
         if action == "reinvited":
             await resend_invitation(
@@ -115,7 +115,7 @@ def _list_failure(request: Request, exc: EngageError, context: dict[str, Any]) -
 
 
 @page(
-    "/admin/users/{user_id:int}/deactivate",
+    "/admin/users/{user_id}/deactivate",
     methods=["POST"],
     access=Access.ADMIN,
     name="admin_user_deactivate",
@@ -125,7 +125,7 @@ async def deactivate(request: Request) -> Response:
 
 
 @page(
-    "/admin/users/{user_id:int}/reactivate",
+    "/admin/users/{user_id}/reactivate",
     methods=["POST"],
     access=Access.ADMIN,
     name="admin_user_reactivate",
@@ -135,7 +135,7 @@ async def reactivate(request: Request) -> Response:
 
 
 @page(
-    "/admin/users/{user_id:int}/reinvite",
+    "/admin/users/{user_id}/reinvite",
     methods=["POST"],
     access=Access.ADMIN,
     name="admin_user_reinvite",

@@ -170,3 +170,21 @@ async def test_reset_requests_are_throttled(client, csrf, make_user, settings):
     response = await client.post("/password/forgot", data={"email": "T@example.org"})
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
+
+
+async def test_link_tokens_stay_out_of_the_access_log(client, mailbox, csrf, make_user, caplog):
+    import logging
+
+    await make_user(email="log@example.org")
+    csrf(client)
+    await _ask(client, "log@example.org")
+    await mailbox.deliver()
+    path = link_in(mailbox.last("log@example.org"))
+    token = path.rsplit("/", 1)[1]
+    with caplog.at_level(logging.INFO, logger="engage.access"):
+        assert (await client.get(path)).status_code == 200
+        assert (await client.get("/verify/" + token)).status_code == 404
+        assert (await client.get("/verify/resend")).status_code == 200
+    paths = [getattr(r, "path", "") for r in caplog.records if r.name == "engage.access"]
+    assert paths == ["/password/reset/<token>", "/verify/<token>", "/verify/resend"]
+    assert token not in caplog.text

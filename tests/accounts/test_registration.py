@@ -218,3 +218,24 @@ async def test_verification_link_for_a_forged_or_unknown_token(client):
         response = await client.get(f"/verify/{token}")
         assert response.status_code == 404
         assert "This link is not valid" in response.text
+
+
+async def test_registration_hashes_the_password_for_known_and_unknown(
+    client, csrf, make_user, monkeypatch
+):
+    import engage.accounts.registration as registration
+
+    calls: list[str] = []
+    real = registration.hash_password
+
+    async def counting(password, settings):
+        calls.append(password)
+        return await real(password, settings)
+
+    monkeypatch.setattr(registration, "hash_password", counting)
+    await make_user(email="known@example.org")
+    csrf(client)
+    for email in ("known@example.org", "unknown@example.org"):
+        response = await client.post("/register", data={"email": email, "password": PASSWORD})
+        assert response.status_code == 200
+    assert calls == [PASSWORD, PASSWORD], "the slow step runs whether or not the address exists"
