@@ -145,6 +145,8 @@ async def test_a_privileged_account_without_totp_must_enrol_first(client, make_u
     _secret, codes, done = await enrol(client)
     assert len(codes) == 10
     assert "I have saved my recovery codes" in done.text
+    assert done.headers["cache-control"] == "no-store"
+    assert 'href="/account"' in done.text and ">Sign out<" in done.text  # signed in now
     assert 'href="/account"' in done.text
     full_key = client.cookies.get(session_cookie_name(settings))
     assert full_key != partial_key
