@@ -3,6 +3,7 @@ pages is added here."""
 
 from engage.web import (  # noqa: F401
     account,
+    alumni,
     auth_pages,
     health,
     mailbox,
