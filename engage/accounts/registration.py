@@ -59,7 +59,8 @@ async def register_alumnus(
     password_hash = await hash_password(password, settings.security)
     existing = await find_user(email)
     if existing is not None:
-        await _notify_existing(existing, now=now)
+        if existing.is_active:
+            await _notify_existing(existing, now=now)
         return
     try:
         async with in_transaction() as conn:
