@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -48,10 +50,9 @@ async def login(request: Request) -> Response:
         return response
     if result.complete:
         target = next_url
-    elif result.needs_enrolment:
-        target = "/account/two-factor/setup"
     else:
-        target = f"/login/second-factor?next={next_url}"
+        step = "/account/two-factor/setup" if result.needs_enrolment else "/login/second-factor"
+        target = f"{step}?next={quote(next_url, safe='/')}"
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, result.opened.key, settings)
     return response

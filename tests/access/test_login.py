@@ -96,6 +96,14 @@ async def test_throttled_per_account_with_retry_after(client, make_user, setting
     assert await Session.filter(user_id=user.id).count() == 0
 
 
+async def test_next_survives_the_second_factor_step(client, make_user):
+    staff = await make_user(role=Role.STAFF)
+    response = await _login(client, staff.email, next_url="/admin/embassies?a=1&b=2")
+    assert response.headers["location"] == (
+        "/account/two-factor/setup?next=/admin/embassies%3Fa%3D1%26b%3D2"
+    )
+
+
 async def test_next_must_be_a_local_path(client, make_user):
     user = await make_user()
     response = await _login(client, user.email, next_url="//evil.example.org/x")
@@ -109,7 +117,7 @@ async def test_privileged_roles_must_pass_a_second_factor(client, make_user):
     staff = await make_user(role=Role.STAFF)
     response = await _login(client, staff.email)
     assert response.status_code == 303
-    assert response.headers["location"] == "/account/two-factor/setup"
+    assert response.headers["location"] == "/account/two-factor/setup?next=/account"
     session = await Session.get(user_id=staff.id)
     assert session.mfa_passed is False
     # A partial session reaches nothing but the second-factor pages.

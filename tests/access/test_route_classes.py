@@ -26,6 +26,15 @@ EXPECTED = {
     ("GET", "/admin/mailbox/{key}/html"): Access.ADMIN,
     ("GET", "/openapi.json"): Access.PUBLIC,
     ("GET", "/api/v1/meta"): Access.PUBLIC,
+    ("GET", "/login/second-factor"): Access.PARTIAL,
+    ("POST", "/login/second-factor"): Access.PARTIAL,
+    ("GET", "/account/two-factor/setup"): Access.PARTIAL,
+    ("POST", "/account/two-factor/setup"): Access.PARTIAL,
+    ("POST", "/account/two-factor/disable"): Access.ALUMNUS,
+    ("GET", "/admin/embassies"): Access.ATTACHE,
+    ("GET", "/admin/countries"): Access.STAFF,
+    ("GET", "/api/v1/countries"): Access.TOKEN,
+    ("GET", "/api/v1/embassies"): Access.ATTACHE,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,

@@ -127,7 +127,7 @@ async def test_a_privileged_account_without_totp_must_enrol_first(client, make_u
     staff = await make_user(role=Role.STAFF, email="staff.member@example.org")
     response = await login(client, staff.email, next_url="/account")
     assert response.status_code == 303
-    assert response.headers["location"] == "/account/two-factor/setup"
+    assert response.headers["location"] == "/account/two-factor/setup?next=/account"
     partial_key = client.cookies.get(session_cookie_name(settings))
     # Nothing else is reachable until the second factor is set up.
     for path in ("/account", "/account/two-factor", "/admin/mailbox"):
