@@ -244,7 +244,7 @@ async def alumnus_new(request: Request) -> Response:
     actor = await _actor(request)
     context = {"view": None, "fields": NEW_FIELDS, **(await _choices(actor))}
     if request.method == "GET":
-        defaults = {"service": "other", "status": "serving", "language": "en", "timezone": "UTC"}
+        defaults = {"service": "other", "language": "en", "timezone": "UTC"}
         form = Form(values={**defaults, "accepts_invitations": "on", "accepts_newsletter": "on"})
         return render(request, "alumni/edit.html", {**context, "form": form})
     form, data = await _read(request, NEW_FIELDS)
