@@ -622,14 +622,13 @@ def parse_date(value: object) -> date | None:
 
 
 def parse_bool(value: object) -> bool:
-    """True, False, or what a form sends ("on", "true", "1", "yes"; "" is False)."""
+    """True, False, or what a form sends ("on", "true", "1", "yes"; "" is False, as an
+    unticked box sends nothing). None (a JSON null) is neither: ValueError."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("on", "true", "1", "yes"):
         return True
-    if value is None or (
-        isinstance(value, str) and value.strip().lower() in ("", "false", "0", "no", "off")
-    ):
+    if isinstance(value, str) and value.strip().lower() in ("", "false", "0", "no", "off"):
         return False
     raise ValueError("not a yes or no")
 

@@ -198,6 +198,10 @@ async def test_do_not_engage_through_patch(client, as_role, make_alumnus):
     body = response.json()
     assert body["do_not_engage"] is True and body["do_not_engage_reason"] == "Rights abuse"
     assert body["do_not_engage_at"] is not None
+    # A null is not "no": it neither lifts the flag nor withdraws a consent.
+    for field in ("do_not_engage", "accepts_newsletter"):
+        response = await client.patch(path, json={field: None})
+        assert response.status_code == 422 and field in response.json()["error"]["fields"]
     response = await client.patch(path, json={"do_not_engage": False})
     assert response.json()["do_not_engage"] is False
     assert await AuditEvent.filter(action="alumnus.do_not_engage").count() == 2
