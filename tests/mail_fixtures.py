@@ -14,7 +14,8 @@ class FakeClock:
     """A clock the test moves by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+        # Real time by default: rows enqueued without a clock are due at once.
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -44,6 +45,14 @@ async def worker(relay_settings, db, clock):
     import random
 
     transport = SmtpTransport(relay_settings.smtp)
-    w = Worker(relay_settings, transport, owner="test-worker", clock=clock, rng=random.Random(7))
+    # One lane: messages arrive in the order they were queued (tests read "the last").
+    w = Worker(
+        relay_settings,
+        transport,
+        owner="test-worker",
+        clock=clock,
+        rng=random.Random(7),
+        concurrency=1,
+    )
     yield w
     await transport.close()
