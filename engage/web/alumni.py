@@ -170,6 +170,9 @@ async def _own_view(request: Request) -> profiles.ProfileView:
 @page("/profile/edit", access=Access.ALUMNUS, methods=["GET", "POST"], name="profile_edit")
 async def own_profile_edit(request: Request) -> Response:
     actor = await _actor(request)
+    if request.method == "GET" and await profiles.get_own_profile(actor=actor) is None:
+        # Nothing to edit yet: the profile page says why (no profile linked).
+        return await _own_page(request)
     view = await _own_view(request)
     names = tuple(f for f in EDIT_FIELDS if f in view.editable)
     context = {"view": view, "fields": names, **(await _choices(actor))}
@@ -249,7 +252,9 @@ async def alumnus_new(request: Request) -> Response:
         return render(request, "alumni/edit.html", {**context, "form": form})
     form, data = await _read(request, NEW_FIELDS)
     try:
-        person = await profiles.create_alumnus(data, actor=actor, ip=client_ip(request))
+        person = await profiles.create_alumnus(
+            data, actor=actor, ip=client_ip(request), settings=request.app.state.settings
+        )
     except (InvalidInput, Conflict) as exc:
         return form_failure(request, "alumni/edit.html", form, exc, context)
     return RedirectResponse(f"/alumni/{person.id}?saved=created", status_code=303)
