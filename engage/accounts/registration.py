@@ -6,15 +6,24 @@ always hashes the password (the slow part), whether or not an account is created
 a known address receives a "you already have an account" email instead of a link.
 Both are throttled per address and per IP before anything else happens.
 
+Registration also asks who the person is (names, country, service, optionally a
+programme ID and class year): their pending profile is created with the account,
+without an email address, and only verifying the address links it to the roster or
+gives it the address (``engage.alumni.identity``): an unverified registration never
+claims a profile.
+
 Usage::
 
-    await register_alumnus(email, password, ip=ip, now=now, settings=settings)
+    await register_alumnus(email, password, profile={"given_name": "Amani", ...},
+                           ip=ip, now=now, settings=settings)
     user = await confirm_email(token, now=now, settings=settings)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -26,6 +35,7 @@ from engage.accounts.login import throttle_attempt
 from engage.accounts.models import Role, User
 from engage.accounts.passwords import hash_password, password_problem
 from engage.accounts.users import check_email, email_key, find_user
+from engage.alumni.identity import address_verified, check_registration, start_registration
 from engage.errors import InvalidInput
 from engage.i18n import _
 from engage.mail.models import Category
@@ -42,9 +52,16 @@ def _window(now: datetime) -> int:
 
 
 async def register_alumnus(
-    email: str, password: str, *, ip: str, now: datetime, settings: Settings
+    email: str,
+    password: str,
+    *,
+    profile: Mapping[str, Any],
+    ip: str,
+    now: datetime,
+    settings: Settings,
 ) -> None:
-    """Create an unverified alumnus and email a verification link (see module doc)."""
+    """Create an unverified alumnus with a pending profile (``profile``: the fields of
+    ``identity.REGISTRATION_FIELDS``) and email a verification link (see module doc)."""
     await throttle_attempt("register", email=email, ip=ip, now=now, settings=settings)
     fields: dict[str, str] = {}
     try:
@@ -53,6 +70,10 @@ async def register_alumnus(
         fields.update(exc.fields)
     if problem := password_problem(password, user_inputs=[email]):
         fields["password"] = problem
+    try:
+        details = await check_registration(profile, now=now)
+    except InvalidInput as exc:
+        fields.update(exc.fields)
     if fields:
         raise InvalidInput(_("Please correct the marked fields."), fields=fields)
     # Hash first, for everyone: an existing address must not answer faster.
@@ -76,6 +97,7 @@ async def register_alumnus(
             await record(
                 "user.register", actor=user, target=("user", user.id), ip=ip, using_db=conn
             )
+            await start_registration(user, details, now=now)
             await send_verification(user, now=now, using_db=conn)
     except IntegrityError:
         # Registered by a concurrent request a moment ago: that one sent the link.
@@ -152,27 +174,39 @@ async def confirm_email(token: str, *, now: datetime, settings: Settings) -> Use
             raise InvalidLink()
         old_email = user.email
         try:
-            await consume(
-                "verify",
-                user,
-                version,
-                email=new_email,
-                email_key=email_key(new_email),
-                pending_email=None,
-                email_verified_at=now,
-            )
+            async with in_transaction():
+                await consume(
+                    "verify",
+                    user,
+                    version,
+                    email=new_email,
+                    email_key=email_key(new_email),
+                    pending_email=None,
+                    email_verified_at=now,
+                )
+                await record(
+                    "user.email_changed",
+                    actor=user,
+                    target=("user", user.id),
+                    details={"old": email_key(old_email), "new": email_key(new_email)},
+                )
+                await _profile_follows(user, now=now)
         except IntegrityError:
             raise InvalidLink() from None
-        await record(
-            "user.email_changed",
-            actor=user,
-            target=("user", user.id),
-            details={"old": email_key(old_email), "new": email_key(new_email)},
-        )
     elif user.email_verified_at is None:
-        await consume("verify", user, version, email_verified_at=now)
-        await record("user.email_verified", actor=user, target=("user", user.id))
+        async with in_transaction():
+            await consume("verify", user, version, email_verified_at=now)
+            await record("user.email_verified", actor=user, target=("user", user.id))
+            await _profile_follows(user, now=now)
     else:
         raise InvalidLink()
     await user.refresh_from_db()
     return user
+
+
+async def _profile_follows(user: User, *, now: datetime) -> None:
+    """The alumni profile follows the newly verified address: it claims the unclaimed
+    profile with that address, or takes the address (``identity.address_verified``).
+    In the transaction that uses the link: both happen, or neither."""
+    await user.refresh_from_db()
+    await address_verified(user, now=now)

@@ -73,6 +73,7 @@ from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engage.i18n import _
 from engage.places.models import Country
 from engage.places.timezones import is_embassy_zone
+from engage.settings import Settings
 
 #: Where a consent was given or withdrawn (``*_consent_source``).
 SOURCE_PROFILE_PAGE = "profile page"
@@ -336,12 +337,18 @@ def career_data(entry: CareerEntry) -> dict[str, Any]:
 
 
 async def create_alumnus(
-    data: Mapping[str, Any], *, actor: Actor, now: datetime | None = None, ip: str = ""
+    data: Mapping[str, Any],
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    ip: str = "",
+    settings: Settings | None = None,
 ) -> Alumnus:
     """Create a confirmed profile (staff only): names and country required.
 
     Consents default to yes, stamped "created by staff"; ``rank`` records the first
-    career entry. Raises InvalidInput (422), Conflict (409: email or programme ID taken).
+    career entry. Raises InvalidInput (422), Conflict (409: email or programme ID taken,
+    or, given ``settings``, an address whose owner's data was erased).
     """
     require_role(actor, Role.STAFF)
     unknown = sorted(set(data) - {*EDITABLE_FIELDS, *CREATE_ONLY_FIELDS})
@@ -357,6 +364,8 @@ async def create_alumnus(
         raise InvalidInput(_("Please correct the marked fields."), fields=errors)
     await _check_country(values["country"])
     await _check_unique(values, exclude_id=None)
+    if settings is not None:
+        await _check_not_erased(values, settings)
     now = now or utcnow()
     rank = values.pop("rank", "")
     alumnus = Alumnus(
@@ -838,6 +847,18 @@ async def _check_unique(values: Mapping[str, Any], *, exclude_id: int | None) ->
             taken["programme_id"] = _("Another profile has this programme ID.")
     if taken:
         raise Conflict(next(iter(taken.values())), fields=taken)
+
+
+async def _check_not_erased(values: Mapping[str, Any], settings: Settings) -> None:
+    """An erased person is not recreated (engage.alumni.rights keeps their email's hash)."""
+    from engage.alumni.rights import is_erased  # rights builds on this module
+
+    for name in ("email", "secondary_email"):
+        if await is_erased(values.get(name), settings):
+            raise Conflict(
+                _("This person asked for their data to be erased; they cannot be added again."),
+                fields={name: _("Belongs to a person whose data was erased.")},
+            )
 
 
 async def _regrade(alumnus: Alumnus, changed: Mapping[str, Any]) -> dict[int, str]:

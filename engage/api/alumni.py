@@ -304,7 +304,9 @@ async def create_alumnus(request: Request, body: AlumnusIn) -> AlumnusOut:
     """Create an alumni profile."""
     actor = await _actor(request)
     data = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    person = await profiles.create_alumnus(data, actor=actor, ip=client_ip(request))
+    person = await profiles.create_alumnus(
+        data, actor=actor, ip=client_ip(request), settings=request.app.state.settings
+    )
     return _out(await profiles.get_alumnus(person.id, actor=actor))
 
 

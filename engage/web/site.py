@@ -4,6 +4,7 @@ pages is added here."""
 from engage.web import (  # noqa: F401
     account,
     alumni,
+    audit_log,
     auth_pages,
     health,
     mailbox,
@@ -11,6 +12,7 @@ from engage.web import (  # noqa: F401
     password,
     places,
     registration,
+    rights,
     two_factor,
     users_admin,
 )
