@@ -62,6 +62,8 @@ class Alumnus(Model):
     secondary_email = fields.CharField(max_length=320, null=True)
     #: A secondary address is used only once verified.
     secondary_verified_at = fields.DatetimeField(null=True)
+    #: Link-token version for verifying the secondary address (DESIGN.md).
+    secondary_version = fields.IntField(default=0)
     phone = fields.CharField(max_length=40, default="")
     country = fields.ForeignKeyField(
         "engage.Country", related_name="alumni", on_delete=fields.RESTRICT
@@ -167,6 +169,11 @@ class CareerEntry(Model):
         "engage.User", related_name="career_entries", null=True, on_delete=fields.SET_NULL
     )
     created_at = fields.DatetimeField(auto_now_add=True)
+    #: Who confirmed a self-reported entry, and when.
+    verified_by = fields.ForeignKeyField(
+        "engage.User", related_name="verified_career_entries", null=True, on_delete=fields.SET_NULL
+    )
+    verified_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "alumni_career"
