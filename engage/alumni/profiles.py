@@ -68,6 +68,7 @@ from engage.alumni.models import (
     Vetting,
 )
 from engage.alumni.names import search_key
+from engage.alumni.secondary import queue_secondary_verification
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engage.i18n import _
@@ -382,6 +383,8 @@ async def create_alumnus(
     try:
         async with in_transaction() as conn:
             await alumnus.save(using_db=conn)
+            if alumnus.secondary_email:
+                await queue_secondary_verification(alumnus, now=now, using_db=conn)
             if rank:
                 await CareerEntry.create(
                     alumnus=alumnus,
@@ -469,6 +472,8 @@ async def update_alumnus(
     try:
         async with in_transaction() as conn:
             await alumnus.save(using_db=conn)
+            if changed.get("secondary_email"):
+                await queue_secondary_verification(alumnus, now=now, using_db=conn)
             for entry_id, grade in regrade.items():
                 await CareerEntry.filter(id=entry_id).using_db(conn).update(grade=grade)
             if regrade:
@@ -799,7 +804,9 @@ def _assign(
             if name == "email":
                 alumnus.email_key = email_key(value) if value else None
             else:
+                # A new secondary address is unverified: old links die, a new one goes.
                 alumnus.secondary_verified_at = None
+                alumnus.secondary_version += 1
         elif name == "accepts_invitations":
             alumnus.accepts_invitations = value
             alumnus.invitations_consent_at = now

@@ -12,6 +12,7 @@ from engage.web import (  # noqa: F401
     password,
     places,
     registration,
+    secondary_email,
     rights,
     two_factor,
     users_admin,
