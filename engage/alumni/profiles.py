@@ -227,7 +227,10 @@ async def list_alumni(*, actor: Actor, limit: int = 500) -> list[Alumnus]:
     """Profiles the actor may see (not merged, not erased), by family name; a simple
     list until the directory search (issue 6) replaces it."""
     require_role(actor, Role.ATTACHE)
-    query = Alumnus.filter(merged_into_id=None, erased_at=None)
+    # A registration whose address is not verified yet shows nowhere (alumni.identity).
+    query = Alumnus.filter(merged_into_id=None, erased_at=None).exclude(
+        vetting=Vetting.PENDING, user_id__isnull=False, user__email_verified_at__isnull=True
+    )
     if actor.country_codes is not None:
         query = query.filter(country_id__in=sorted(actor.country_codes))
     return (

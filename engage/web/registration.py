@@ -30,11 +30,11 @@ from engage.accounts.registration import (
 from engage.alumni import identity
 from engage.clock import utcnow
 from engage.errors import InvalidInput, Throttled
+from engage.web.alumni import SERVICES
 from engage.web.failures import form_failure
 from engage.web.forms import Form, read_form
 from engage.web.identity import client_ip
 from engage.web.routing import Access, page
-from engage.web.alumni import SERVICES
 from engage.web.templating import render
 
 #: Pages whose address holds a token: never sent on as a referrer.
