@@ -100,7 +100,9 @@ async def verify_career_entry(
         return entry
     async with in_transaction() as conn:
         entry.source = CareerSource.STAFF_VERIFIED
-        await entry.save(update_fields=["source"], using_db=conn)
+        entry.verified_by = actor.user  # type: ignore[assignment]
+        entry.verified_at = utcnow()
+        await entry.save(update_fields=["source", "verified_by_id", "verified_at"], using_db=conn)
         await record(
             "career.verify",
             actor=actor.user,

@@ -13,6 +13,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
 from engage.accounts.audit import record
+from engage.accounts.models import User
 from engage.alumni.models import Alumnus
 from engage.errors import NotFound
 from engage.i18n import _
