@@ -84,10 +84,8 @@ async def confirm_secondary_email(token: str, *, settings: Settings, now: dateti
     ).update(secondary_verified_at=now, secondary_version=F("secondary_version") + 1)
     if not updated:
         raise InvalidSecondaryLink(_("This link is not valid."))
-    await record(
-        "alumnus.secondary_verified",
-        actor=alumnus.user,
-        target=("alumnus", alumnus.id),  # type: ignore[arg-type]
-    )
+    owner_id = alumnus.user_id  # type: ignore[attr-defined]
+    owner = await User.get_or_none(id=owner_id) if owner_id else None
+    await record("alumnus.secondary_verified", actor=owner, target=("alumnus", alumnus.id))
     await alumnus.refresh_from_db()
     return alumnus
