@@ -12,8 +12,8 @@ from engage.web import (  # noqa: F401
     password,
     places,
     registration,
-    secondary_email,
     rights,
+    secondary_email,
     two_factor,
     users_admin,
 )

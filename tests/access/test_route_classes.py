@@ -35,6 +35,17 @@ EXPECTED = {
     ("GET", "/admin/countries"): Access.STAFF,
     ("GET", "/api/v1/countries"): Access.TOKEN,
     ("GET", "/api/v1/embassies"): Access.ATTACHE,
+    # Data rights: one's own data; staff decide on erasure and read the audit log.
+    ("GET", "/profile/export"): Access.ALUMNUS,
+    ("POST", "/profile/export"): Access.ALUMNUS,
+    ("GET", "/profile/erase"): Access.ALUMNUS,
+    ("POST", "/profile/erase"): Access.ALUMNUS,
+    ("POST", "/profile/erase/withdraw"): Access.ALUMNUS,
+    ("GET", "/admin/erasures"): Access.STAFF,
+    ("GET", "/admin/erasures/{id}"): Access.STAFF,
+    ("POST", "/admin/erasures/{id}/confirm"): Access.STAFF,
+    ("POST", "/admin/erasures/{id}/decline"): Access.STAFF,
+    ("GET", "/admin/audit"): Access.STAFF,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
