@@ -521,7 +521,11 @@ async def _move_career(survivor_id: int, merged_id: int) -> dict[str, int]:
             entry.source == CareerSource.STAFF_VERIFIED
             and twin.source == CareerSource.SELF_REPORTED
         ):
-            await CareerEntry.filter(id=twin.id).update(source=CareerSource.STAFF_VERIFIED)
+            await CareerEntry.filter(id=twin.id).update(
+                source=CareerSource.STAFF_VERIFIED,
+                verified_by_id=entry.verified_by_id or entry.created_by_id,  # type: ignore[attr-defined]
+                verified_at=entry.verified_at or entry.created_at,
+            )
         await CareerEntry.filter(id=entry.id).delete()
         dropped += 1
     return {"moved": moved, "identical": dropped}

@@ -51,6 +51,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from engage.accounts.actor import Actor, require_role
@@ -229,7 +230,7 @@ async def list_alumni(*, actor: Actor, limit: int = 500) -> list[Alumnus]:
     require_role(actor, Role.ATTACHE)
     # A registration whose address is not verified yet shows nowhere (alumni.identity).
     query = Alumnus.filter(merged_into_id=None, erased_at=None).exclude(
-        vetting=Vetting.PENDING, user_id__isnull=False, user__email_verified_at__isnull=True
+        Q(vetting=Vetting.PENDING, user_id__isnull=False, user__email_verified_at__isnull=True)
     )
     if actor.country_codes is not None:
         query = query.filter(country_id__in=sorted(actor.country_codes))

@@ -73,6 +73,8 @@ SAVED = {
     "do_not_engage": N_("The do-not-engage flag was set."),
     "do_not_engage_lifted": N_("The do-not-engage flag was lifted."),
     "deleted": N_("The profile was deleted."),
+    "confirmed": N_("The person is confirmed."),
+    "merged": N_("The profiles were merged into this one."),
     "course": N_("The course was saved."),
     "course_deleted": N_("The course was removed."),
 }

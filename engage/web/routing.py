@@ -108,6 +108,10 @@ def page(
 
 
 def page_routes(settings: Settings) -> list[Route]:
+    """The declared pages as routes. Paths with fewer parameters match first, so a
+    fixed path (``/alumni/pending``) is never taken by a parameter (``/alumni/{id}``),
+    whatever the order the page modules were imported in."""
+    specs = sorted(_PAGES, key=lambda spec: spec.path.count("{"))
     return [
         Route(
             spec.path,
@@ -115,7 +119,7 @@ def page_routes(settings: Settings) -> list[Route]:
             methods=list(spec.methods),
             name=spec.name,
         )
-        for spec in _PAGES
+        for spec in specs
         if spec.when is None or spec.when(settings)
     ]
 

@@ -16,4 +16,5 @@ from engage.web import (  # noqa: F401
     secondary_email,
     two_factor,
     users_admin,
+    vetting,
 )

@@ -12,6 +12,16 @@ import pytest
 
 from engage.clock import utcnow
 
+#: What the registration form asks besides the address and password (a profile).
+PROFILE = {
+    "given_name": "Amani",
+    "family_name": "Wanjiru",
+    "country": "KE",
+    "service": "army",
+    "accepts_invitations": "on",
+    "accepts_newsletter": "on",
+}
+
 LINK = re.compile(r"https?://[^\s\"<>]+/(?:verify|password/reset|invite)/[A-Za-z0-9._-]+")
 
 

@@ -80,11 +80,17 @@ def test_register_confirm_sign_in_and_see_the_account(page: Watched, server: Eng
 
     # A weak password is refused (422), the address stays, the error is tied to the field.
     page.expected_errors.add(server.url + "/register")
+    p.get_by_label("Given name", exact=True).fill("Amani")
+    p.get_by_label("Family name", exact=True).fill("Wanjiru")
+    p.get_by_label("Country").select_option("KE")
+    p.get_by_label("Service").select_option("army")
     p.get_by_label("Email address").fill(ADDRESS)
     p.get_by_label("Password").fill("password123")
     p.get_by_role("button", name="Create my account").click()
     p.wait_for_load_state("load")
     assert p.get_by_label("Email address").input_value() == ADDRESS
+    assert p.get_by_label("Family name", exact=True).input_value() == "Wanjiru"
+    assert p.get_by_label("Country").input_value() == "KE"
     password = p.get_by_label("Password")
     assert password.get_attribute("aria-invalid") == "true"
     assert "password-error" in (password.get_attribute("aria-describedby") or "")

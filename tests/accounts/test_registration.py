@@ -8,7 +8,7 @@ from datetime import timedelta
 from engage.accounts.models import Role, User
 from engage.clock import utcnow
 from engage.mail.models import OutboxMessage
-from tests.accounts.conftest import link_in, text_of
+from tests.accounts.conftest import PROFILE, link_in, text_of
 from tests.factories import PASSWORD
 
 
@@ -19,7 +19,7 @@ async def test_register_confirm_and_sign_in(client, mailbox, csrf):
     assert 'name="csrf_token"' in page.text
 
     response = await client.post(
-        "/register", data={"email": "Amani.Wanjiru@Example.KE", "password": PASSWORD}
+        "/register", data={"email": "Amani.Wanjiru@Example.KE", "password": PASSWORD, **PROFILE}
     )
     assert response.status_code == 200
     assert "Check your inbox" in response.text
@@ -81,7 +81,8 @@ async def test_a_known_address_gets_a_notice_not_a_second_account(client, mailbo
     existing = await make_user(email="minh@example.vn")
     csrf(client)
     response = await client.post(
-        "/register", data={"email": "MINH@example.vn", "password": "another-long-passphrase-77"}
+        "/register",
+        data={"email": "MINH@example.vn", "password": "another-long-passphrase-77", **PROFILE},
     )
     assert response.status_code == 200
     assert await User.filter(email_key="minh@example.vn").count() == 1
@@ -106,7 +107,7 @@ async def test_register_resend_and_reset_answer_alike_for_known_and_unknown(
     await make_user(email="unverified@example.org", verified=False)
     csrf(client)
     for path, extra in (
-        ("/register", {"password": "amber-falcon-harbour-42"}),
+        ("/register", {"password": "amber-falcon-harbour-42", **PROFILE}),
         ("/verify/resend", {}),
         ("/password/forgot", {}),
     ):
@@ -126,7 +127,9 @@ async def test_register_resend_and_reset_answer_alike_for_known_and_unknown(
 
 async def test_resend_sends_the_same_link_again(client, mailbox, csrf, monkeypatch):
     csrf(client)
-    await client.post("/register", data={"email": "jose@example.co", "password": PASSWORD})
+    await client.post(
+        "/register", data={"email": "jose@example.co", "password": PASSWORD, **PROFILE}
+    )
     # A double click right away sends nothing more.
     response = await client.post("/verify/resend", data={"email": "jose@example.co"})
     assert response.status_code == 200
@@ -189,11 +192,11 @@ async def test_registration_is_throttled_per_address_and_per_ip(client, csrf, se
     limit = settings.security.throttle_per_account
     for _ in range(limit):
         response = await client.post(
-            "/register", data={"email": "busy@example.org", "password": PASSWORD}
+            "/register", data={"email": "busy@example.org", "password": PASSWORD, **PROFILE}
         )
         assert response.status_code == 200
     response = await client.post(
-        "/register", data={"email": "busy@example.org", "password": PASSWORD}
+        "/register", data={"email": "busy@example.org", "password": PASSWORD, **PROFILE}
     )
     assert response.status_code == 429
     retry_after = int(response.headers["retry-after"])
@@ -203,7 +206,7 @@ async def test_registration_is_throttled_per_address_and_per_ip(client, csrf, se
 
     # Another address from the same IP still works, until the per-IP limit.
     response = await client.post(
-        "/register", data={"email": "other@example.org", "password": PASSWORD}
+        "/register", data={"email": "other@example.org", "password": PASSWORD, **PROFILE}
     )
     assert response.status_code == 200
     for _ in range(settings.security.throttle_per_ip):
@@ -236,6 +239,8 @@ async def test_registration_hashes_the_password_for_known_and_unknown(
     await make_user(email="known@example.org")
     csrf(client)
     for email in ("known@example.org", "unknown@example.org"):
-        response = await client.post("/register", data={"email": email, "password": PASSWORD})
+        response = await client.post(
+            "/register", data={"email": email, "password": PASSWORD, **PROFILE}
+        )
         assert response.status_code == 200
     assert calls == [PASSWORD, PASSWORD], "the slow step runs whether or not the address exists"
