@@ -369,9 +369,7 @@ async def merge_alumni(
     async with in_transaction():
         rows = {
             a.id: a
-            for a in await Alumnus.filter(id__in=[survivor_id, merged_id])
-            .select_for_update()
-            .select_related("country")
+            for a in await Alumnus.filter(id__in=[survivor_id, merged_id]).select_for_update()
         }
         if survivor_id not in rows or merged_id not in rows:
             raise NotFound(_("No such alumni profile."))
