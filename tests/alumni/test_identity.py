@@ -191,7 +191,7 @@ async def test_an_unverified_registration_never_claims(db, make_user, make_alumn
             "country": "VN",
             "service": "navy",
             "class_year": "2018",
-        }  # fmt: skip
+        }
     )
     placeholder = await identity.start_registration(user, details, now=imported.created_at)
 
