@@ -46,6 +46,16 @@ EXPECTED = {
     ("POST", "/admin/erasures/{id}/confirm"): Access.STAFF,
     ("POST", "/admin/erasures/{id}/decline"): Access.STAFF,
     ("GET", "/admin/audit"): Access.STAFF,
+    # Identity and vetting: attachés confirm in their scope; staff reject and merge.
+    ("GET", "/register"): Access.PUBLIC,
+    ("POST", "/register"): Access.PUBLIC,
+    ("GET", "/alumni/pending"): Access.ATTACHE,
+    ("POST", "/alumni/{id}/confirm"): Access.ATTACHE,
+    ("GET", "/alumni/{id}/reject"): Access.STAFF,
+    ("POST", "/alumni/{id}/reject"): Access.STAFF,
+    ("GET", "/alumni/duplicates"): Access.STAFF,
+    ("GET", "/alumni/{id}/merge"): Access.STAFF,
+    ("POST", "/alumni/{id}/merge"): Access.STAFF,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
