@@ -1,7 +1,8 @@
 """``engage demo``: realistic sample data, growing with each feature.
 
 Idempotent: running it twice adds nothing the second time (every row it makes has a
-natural key: an email address, an embassy code, a dedupe key).
+natural key: an email address, an embassy code, a dedupe key; the alumni of
+``engage.cli.demo_alumni`` are made once, marked by an audit event).
 
 The accounts have known passwords and, for the roles that require a second factor,
 a fixed TOTP secret each (derived from the address, so every run prints the same):
@@ -18,6 +19,8 @@ from engage.accounts.actor import load_actor
 from engage.accounts.mfa import enrol_with_secret
 from engage.accounts.models import Role, User
 from engage.accounts.users import create_user, find_user
+from engage.alumni.rights import is_erased
+from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
 from engage.clock import utcnow
 from engage.mail import outbox
 from engage.mail.models import Category
@@ -41,6 +44,34 @@ DEMO_PEOPLE = [
 ]
 #: The one graduate who chose to turn on two-factor authentication (optional for alumni).
 ALUMNUS_WITH_TOTP = "amani.wanjiru@example.ke"
+#: Two people who registered themselves and wait for an attaché to confirm them.
+DEMO_REGISTRANTS = [
+    ("Wanjiku Kamau", "wanjiku.kamau@example.ke"),
+    ("Camilo Rojas", "camilo.rojas@example.co"),
+]
+#: The alumni accounts' profiles (names as (script, Latin)); some still pending.
+DEMO_CLAIMS = (
+    ClaimedProfile(
+        "aigerim.nurlanovna@example.kz",
+        "KZ",
+        ("Айгерим", "Aigerim"),
+        ("Нурланқызы", "Nurlanovna"),
+        pending=True,
+    ),
+    ClaimedProfile(
+        "nguyen.van.minh@example.vn", "VN", ("Văn Minh", "Van Minh"), ("Nguyễn", "Nguyen")
+    ),
+    ClaimedProfile(
+        "jose.garcia@example.co", "CO", ("José", "Jose"), ("García Pérez", "Garcia Perez")
+    ),
+    ClaimedProfile("amani.wanjiru@example.ke", "KE", ("Amani", ""), ("Wanjiru", "")),
+    ClaimedProfile(
+        "illia.kovalenko@example.ua", "UA", ("Ілля", "Illia"), ("Коваленко", "Kovalenko")
+    ),
+    ClaimedProfile("m.alotaibi@example.sa", "SA", ("محمد", "Mohammed"), ("العتيبي", "Al-Otaibi")),
+    ClaimedProfile("wanjiku.kamau@example.ke", "KE", ("Wanjiku", ""), ("Kamau", ""), pending=True),
+    ClaimedProfile("camilo.rojas@example.co", "CO", ("Camilo", ""), ("Rojas", ""), pending=True),
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +115,7 @@ DEMO_ACCOUNTS = (
         DemoAccount(address, Role.ALUMNUS, totp=address == ALUMNUS_WITH_TOTP, name=name)
         for name, address in DEMO_PEOPLE
     ),
+    *(DemoAccount(address, Role.ALUMNUS, name=name) for name, address in DEMO_REGISTRANTS),
 )
 
 
@@ -103,7 +135,12 @@ async def load_demo(settings: Settings) -> list[str]:
     embassies_added = await _embassies(settings)
     users_added += await _accounts(settings, attaches=True)
     emails = await _welcome_emails()
-    return _summary(settings, emails=emails, users=users_added, embassies=embassies_added)
+    admin = await find_user(DEMO_ACCOUNTS[0].email)
+    assert admin is not None
+    alumni = await load_demo_alumni(settings, claimed=DEMO_CLAIMS, admin=admin)
+    return _summary(
+        settings, emails=emails, users=users_added, embassies=embassies_added, alumni=alumni
+    )
 
 
 async def _accounts(settings: Settings, *, attaches: bool) -> int:
@@ -115,7 +152,7 @@ async def _accounts(settings: Settings, *, attaches: bool) -> int:
 
 
 async def _account(account: DemoAccount, settings: Settings) -> int:
-    if await find_user(account.email) is not None:
+    if await find_user(account.email) is not None or await is_erased(account.email, settings):
         return 0
     now = utcnow()
     user = await create_user(
@@ -172,11 +209,15 @@ async def _welcome_emails() -> int:
     return created
 
 
-def _summary(settings: Settings, *, emails: int, users: int, embassies: int) -> list[str]:
+def _summary(
+    settings: Settings, *, emails: int, users: int, embassies: int, alumni: int
+) -> list[str]:
     base = settings.app.base_url
     lines = [
         f"Demo data loaded: {emails} welcome email(s) queued for {len(DEMO_PEOPLE)} graduates.",
         f"Demo accounts: {users} added, {embassies} embassies added.",
+        f"Demo alumni: {alumni} profiles created (the demo holds {TOTAL}, with training, "
+        "careers and a few pending registrations).",
         "",
         "Embassies:",
     ]
