@@ -602,6 +602,8 @@ async def _anonymise_profile(person: Alumnus, *, now: datetime, conn: BaseDBAsyn
             email_key=None,
             secondary_email=None,
             secondary_verified_at=None,
+            # A verification link still in someone's inbox stops working.
+            secondary_version=F("secondary_version") + 1,
             phone="",
             position="",
             unit="",
