@@ -403,9 +403,12 @@ async def _combine(survivor: Alumnus, merged: Alumnus, *, now: datetime) -> dict
         notes.append(merged.staff_notes)
     # The other profile gives up its unique keys first; the survivor may take them.
     email, programme_id, user_id = merged.email, merged.programme_id, merged.user_id  # type: ignore[attr-defined]
-    await Alumnus.filter(id=merged.id).update(
+    # Conditional, like a claim: of two merges racing on one profile, one wins.
+    taken = await Alumnus.filter(id=merged.id, merged_into_id=None, user_id=user_id).update(
         merged_into_id=survivor.id, email_key=None, programme_id=None, user_id=None
     )
+    if not taken:
+        raise Conflict(_("The profile changed meanwhile. Reload the page and try again."))
     if email and not survivor.email:
         survivor.email, survivor.email_key = email, email_key(email)
         filled.append("email")
