@@ -443,3 +443,21 @@ async def test_an_account_without_a_profile_claims_one_with_its_new_verified_add
     assert not link.claimed, "only alumni accounts claim profiles"
     await other.refresh_from_db()
     assert other.user_id is None
+
+
+async def test_registration_answers_alike_whether_a_profile_or_account_holds_the_address(
+    anonymous, make_alumnus, make_user
+):
+    await make_alumnus(email="imported@example.ke")
+    await make_user(email="account@example.ke")
+    answers = []
+    for email in ("imported@example.ke", "account@example.ke", "nobody@example.ke"):
+        response = await anonymous.post(
+            "/register", data={"email": email, "password": PASSWORD, **PROFILE}
+        )
+        answers.append((response.status_code, response.text.replace(email, "EMAIL")))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 200
+    # A known account gets a notice, not a second profile.
+    account = await User.get(email_key="account@example.ke")
+    assert not await Alumnus.exists(user_id=account.id)
