@@ -286,13 +286,19 @@ async def _audit_export(user: User, profile_ids: list[int]) -> list[dict[str, An
         .order_by("at", "id")
         .select_related("actor")
     )
+    own = {("user", str(user.id)), *(("alumnus", str(i)) for i in profile_ids)}
     return [
         {
             "at": event.at,
             "action": event.action,
             "target": {"type": event.target_type, "id": event.target_id},
             "by": _who(event.actor, user),
-            "details": event.details,
+            # What the person did to someone else's record (an attaché or staff member
+            # exporting their own data): the fact, not the details, which are about
+            # the other person.
+            "details": event.details
+            if not event.target_type or (event.target_type, event.target_id) in own
+            else None,
             # Another person's address is theirs, not part of this person's data.
             "ip": event.ip if event.actor_id == user.id else None,  # type: ignore[attr-defined]
         }

@@ -407,3 +407,20 @@ async def test_erasure_reaches_merged_profiles_logs_and_queued_mail(
     row = await OutboxMessage.get(id=queued.message.id)
     assert row.status == Status.FAILED and row.to_address.endswith("@erased.invalid")
     assert row.to_name == "" and "example.ke" not in row.dedupe_key
+
+
+async def test_staff_export_leaves_out_details_about_others(
+    client, make_user, make_alumnus, sign_in
+):
+    from engage.accounts.actor import load_actor
+
+    user = await make_user(role=Role.STAFF)
+    await sign_in(client, user)
+    other = await make_alumnus(given_name="Bolat", family_name="Seitkali", country="KZ")
+    await set_do_not_engage(
+        other.id, True, "Secret reason about Bolat", actor=await load_actor(user)
+    )
+    data = json.loads((await client.post("/profile/export")).text)
+    flagged = next(e for e in data["audit_events"] if e["action"] == "alumnus.do_not_engage")
+    assert flagged["by"] == "you" and flagged["details"] is None
+    assert "Secret reason" not in json.dumps(data)
