@@ -345,15 +345,15 @@ async def create_alumnus(
     data: Mapping[str, Any],
     *,
     actor: Actor,
+    settings: Settings,
     now: datetime | None = None,
     ip: str = "",
-    settings: Settings | None = None,
 ) -> Alumnus:
     """Create a confirmed profile (staff only): names and country required.
 
     Consents default to yes, stamped "created by staff"; ``rank`` records the first
     career entry. Raises InvalidInput (422), Conflict (409: email or programme ID taken,
-    or, given ``settings``, an address whose owner's data was erased).
+    or an address whose owner's data was erased).
     """
     require_role(actor, Role.STAFF)
     unknown = sorted(set(data) - {*EDITABLE_FIELDS, *CREATE_ONLY_FIELDS})
@@ -369,8 +369,7 @@ async def create_alumnus(
         raise InvalidInput(_("Please correct the marked fields."), fields=errors)
     await _check_country(values["country"])
     await _check_unique(values, exclude_id=None)
-    if settings is not None:
-        await _check_not_erased(values, settings)
+    await _check_not_erased(values, settings)  # an erased person is never recreated
     now = now or utcnow()
     rank = values.pop("rank", "")
     alumnus = Alumnus(

@@ -65,7 +65,9 @@ def test_query_tokens_match_the_key():
 # --- Creating ---------------------------------------------------------------------------
 
 
-async def test_staff_create_a_confirmed_profile_with_consents_and_a_first_rank(db, actor_for):
+async def test_staff_create_a_confirmed_profile_with_consents_and_a_first_rank(
+    db, actor_for, settings
+):
     await ensure_country("KE", "Kenya")
     staff = await actor_for(Role.STAFF)
     person = await create_alumnus(
@@ -79,6 +81,7 @@ async def test_staff_create_a_confirmed_profile_with_consents_and_a_first_rank(d
             "timezone": "Africa/Nairobi",
         },
         actor=staff,
+        settings=settings,
     )
     assert person.vetting == Vetting.CONFIRMED
     assert person.confirmed_by_id == staff.id and person.confirmed_at is not None
@@ -112,33 +115,33 @@ async def test_staff_create_a_confirmed_profile_with_consents_and_a_first_rank(d
         ({**NEW, "email": "a@example.org", "secondary_email": "A@example.org"}, "secondary_email"),
     ],
 )
-async def test_create_says_which_field_is_wrong(db, actor_for, data, field):
+async def test_create_says_which_field_is_wrong(db, actor_for, data, field, settings):
     await ensure_country("KE")
     with pytest.raises(InvalidInput) as caught:
-        await create_alumnus(data, actor=await actor_for(Role.STAFF))
+        await create_alumnus(data, actor=await actor_for(Role.STAFF), settings=settings)
     assert field in caught.value.fields
 
 
-async def test_email_and_programme_id_are_unique(db, actor_for, make_alumnus):
+async def test_email_and_programme_id_are_unique(db, actor_for, make_alumnus, settings):
     await make_alumnus(email="taken@example.org", programme_id="P-1")
     staff = await actor_for(Role.STAFF)
     with pytest.raises(Conflict) as caught:
-        await create_alumnus({**NEW, "email": "TAKEN@example.org"}, actor=staff)
+        await create_alumnus({**NEW, "email": "TAKEN@example.org"}, actor=staff, settings=settings)
     assert "email" in caught.value.fields
     with pytest.raises(Conflict) as caught:
-        await create_alumnus({**NEW, "programme_id": "P-1"}, actor=staff)
+        await create_alumnus({**NEW, "programme_id": "P-1"}, actor=staff, settings=settings)
     assert "programme_id" in caught.value.fields
     # Absent values are not duplicates of each other.
-    await create_alumnus({**NEW, "email": ""}, actor=staff)
-    await create_alumnus({**NEW, "email": None, "programme_id": ""}, actor=staff)
+    await create_alumnus({**NEW, "email": ""}, actor=staff, settings=settings)
+    await create_alumnus({**NEW, "email": None, "programme_id": ""}, actor=staff, settings=settings)
 
 
 @pytest.mark.parametrize("role", [Role.ALUMNUS, Role.ATTACHE])
-async def test_only_staff_create(db, actor_for, role):
+async def test_only_staff_create(db, actor_for, role, settings):
     await ensure_country("KE")
     actor = await actor_for(role, countries=["KE"])
     with pytest.raises(PermissionDenied):
-        await create_alumnus(NEW, actor=actor)
+        await create_alumnus(NEW, actor=actor, settings=settings)
 
 
 # --- Reading ----------------------------------------------------------------------------
