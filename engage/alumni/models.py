@@ -86,6 +86,10 @@ class Alumnus(Model):
     confirmed_at = fields.DatetimeField(null=True)
     #: Student or record number from the programme, unique when present.
     programme_id = fields.CharField(max_length=64, null=True, unique=True)
+    #: What a self-registered person said (class year, programme ID): shown to
+    #: confirmers and used to spot duplicates, never taken as roster fact.
+    declared_class_year = fields.SmallIntField(null=True)
+    declared_programme_id = fields.CharField(max_length=64, null=True)
     accepts_invitations = fields.BooleanField(default=True)
     #: Where and when the invitation consent was last given or withdrawn.
     invitations_consent_at = fields.DatetimeField(null=True)
