@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -105,6 +106,46 @@ async def grade_for(country: str, service: Service | str, rank: str) -> str:
 async def mapping_queue() -> list[RankMapping]:
     """Ranks waiting for a staff decision, oldest first."""
     return await RankMapping.filter(grade="").order_by("first_seen_at", "id")
+
+
+@dataclass(frozen=True)
+class QueuedRank:
+    mapping: RankMapping
+    country_name: str
+    #: How the rank is written in the career entries that wait for it.
+    spellings: list[str]
+    #: Career entries (and so people) that get a grade once it is mapped.
+    entries: int
+
+
+async def queued_ranks(*, actor: Actor) -> list[QueuedRank]:
+    """The mapping queue as staff review it: each rank with the entries waiting."""
+    require_role(actor, Role.STAFF)
+    queue = (
+        await RankMapping.filter(grade="").select_related("country").order_by("first_seen_at", "id")
+    )
+    waiting = await CareerEntry.filter(grade="").values(
+        "rank", "alumnus__country_id", "alumnus__service"
+    )
+    found = []
+    for mapping in queue:
+        spellings: dict[str, int] = {}
+        for row in waiting:
+            if (
+                row["alumnus__country_id"] == mapping.country_id  # type: ignore[attr-defined]
+                and row["alumnus__service"] == mapping.service
+                and rank_key(row["rank"]) == mapping.rank_key
+            ):
+                spellings[row["rank"]] = spellings.get(row["rank"], 0) + 1
+        found.append(
+            QueuedRank(
+                mapping=mapping,
+                country_name=mapping.country.name,
+                spellings=sorted(spellings) or [mapping.rank_key],
+                entries=sum(spellings.values()),
+            )
+        )
+    return found
 
 
 async def map_rank(

@@ -11,6 +11,7 @@ from engage.web import (  # noqa: F401
     pages,
     password,
     places,
+    ranks,
     registration,
     rights,
     secondary_email,

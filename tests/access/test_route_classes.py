@@ -26,6 +26,8 @@ EXPECTED = {
     ("GET", "/admin/mailbox/{key}/html"): Access.ADMIN,
     ("GET", "/openapi.json"): Access.PUBLIC,
     ("GET", "/api/v1/meta"): Access.PUBLIC,
+    ("GET", "/admin/ranks"): Access.STAFF,
+    ("POST", "/admin/ranks/{mapping_id}"): Access.STAFF,
     ("GET", "/login/second-factor"): Access.PARTIAL,
     ("POST", "/login/second-factor"): Access.PARTIAL,
     ("GET", "/account/two-factor/setup"): Access.PARTIAL,
