@@ -124,7 +124,7 @@ async def test_the_demo_accounts_claim_their_profiles(demo):
         assert profile.vetting == (Vetting.PENDING if claim.pending else Vetting.CONFIRMED)
         if claim.pending:
             assert profile.programme_id is None
-            assert profile.staff_notes.startswith("Declared at registration:")
+            assert profile.declared_class_year is not None and profile.staff_notes == ""
             assert not await TrainingRecord.exists(alumnus_id=profile.id)
 
 

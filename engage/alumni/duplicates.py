@@ -27,10 +27,11 @@ megabytes for a hundred thousand profiles.
 - training records and career entries (a record identical to one the survivor has is
   kept once), profiles merged earlier into the other one, and the claimed account;
 - empty fields of the survivor are filled from the other (Latin spelling, preferred
-  name, email, secondary email, phone, position, unit, programme ID, rank); the
-  other's different primary address becomes the survivor's secondary one if it has
-  none; a service, status, language or time zone left at its default takes the
-  other's; staff notes are joined;
+  name, email, secondary email, phone, position, unit, programme ID, rank, and the
+  class year and programme ID declared at registration); the other's different
+  primary address becomes the survivor's secondary one if it has none; a service,
+  status, language or time zone left at its default takes the other's; staff notes
+  are joined;
 - what protects the person wins: a consent withdrawn on either profile stays
   withdrawn, "do not engage" on either stays set; the survivor is confirmed if
   either profile was;
@@ -62,7 +63,7 @@ from engage.accounts.audit import record
 from engage.accounts.models import Role, User
 from engage.accounts.users import email_key
 from engage.alumni.grades import grade_for, rank_key, refresh_current_grade
-from engage.alumni.identity import is_awaiting_verification, live_alumni, parse_declaration
+from engage.alumni.identity import is_awaiting_verification, live_alumni
 from engage.alumni.models import (
     Alumnus,
     AlumnusStatus,
@@ -90,7 +91,8 @@ _FACT_COLUMNS = (
     "secondary_email",
     "user_id",
     "user__email_key",
-    "staff_notes",
+    "declared_class_year",
+    "declared_programme_id",
 )
 #: Fields filled from the other profile when empty on the survivor.
 _FILLED = (
@@ -101,6 +103,8 @@ _FILLED = (
     "position",
     "unit",
 )
+#: Filled from the other profile when None on the survivor (what a registrant said).
+_DECLARED = ("declared_class_year", "declared_programme_id")
 #: Defaults that count as "not set" when merging.
 _DEFAULTS: dict[str, object] = {
     "service": Service.OTHER,
@@ -173,10 +177,9 @@ def _facts(row: dict[str, Any], years: Iterable[int]) -> _Facts:
     ):
         if key := name_key(given or "", family or ""):
             facts.names.add(key)
-    declared = parse_declaration(row["staff_notes"] or "")
-    if declared.class_year is not None:
-        facts.years.add(declared.class_year)
-    for programme_id in (row["programme_id"], declared.programme_id):
+    if row["declared_class_year"] is not None:
+        facts.years.add(row["declared_class_year"])
+    for programme_id in (row["programme_id"], row["declared_programme_id"]):
         if programme_id and (key := programme_key(programme_id)):
             facts.programme_ids.add(key)
     for address in (row["email_key"], row["secondary_email"], row["user__email_key"]):
@@ -392,6 +395,10 @@ async def _combine(survivor: Alumnus, merged: Alumnus, *, now: datetime) -> dict
     filled: list[str] = []
     for name in _FILLED:
         if not getattr(survivor, name) and getattr(merged, name):
+            setattr(survivor, name, getattr(merged, name))
+            filled.append(name)
+    for name in _DECLARED:
+        if getattr(survivor, name) is None and getattr(merged, name) is not None:
             setattr(survivor, name, getattr(merged, name))
             filled.append(name)
     for name, default in _DEFAULTS.items():

@@ -44,12 +44,14 @@ The rules:
   training records or merged profiles cannot be rejected (merge it, or erase it).
 
 What the person declared that is not yet roster fact (class year, programme ID) is
-kept on their profile as one line of the staff notes (``Declared at registration:
-class year 2015; programme ID KE-0012``): it is their data, so their export shows it
-and erasure removes it with the rest. :func:`declaration` reads it back for the
-confirmers and for duplicate detection. A self-declared programme ID never goes into
-``programme_id`` before someone confirms the person: it is no proof of identity, and
-a later roster import matching on it must not meet an unvetted profile.
+kept on their profile in ``declared_class_year`` and ``declared_programme_id``
+(:func:`declaration` reads both, for the confirmers and for duplicate detection). It
+is their data: the person, staff and attachés in scope see it on the profile, their
+export shows it and erasure clears it with the rest. A claimed profile takes what
+the person declared where it differs from the roster, in the declared fields it has
+empty. A self-declared programme ID never goes into ``programme_id`` before someone
+confirms the person: it is no proof of identity, and a later roster import matching
+on it must not meet an unvetted profile.
 """
 
 from __future__ import annotations
@@ -102,9 +104,6 @@ FIRST_CLASS_YEAR = 1950
 _NAME_MAX = 100
 #: Student or record numbers: letters, digits and a few separators.
 _PROGRAMME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}")
-_DECLARED = "Declared at registration:"
-_DECLARED_YEAR = re.compile(r"class year (\d{4})")
-_DECLARED_ID = re.compile(r"programme ID ([A-Za-z0-9][A-Za-z0-9 ./_-]{0,63})")
 
 
 @dataclass(frozen=True)
@@ -188,32 +187,9 @@ def is_awaiting_verification(alumnus: Alumnus, user: User | None) -> bool:
 
 def declaration(alumnus: Alumnus) -> Declaration:
     """The class year and programme ID the person declared at registration."""
-    return parse_declaration(alumnus.staff_notes)
-
-
-def parse_declaration(notes: str) -> Declaration:
-    year: int | None = None
-    programme_id: str | None = None
-    for line in notes.splitlines():
-        if not line.startswith(_DECLARED):
-            continue
-        for part in line[len(_DECLARED) :].split(";"):
-            part = part.strip().rstrip(".")
-            if m := _DECLARED_YEAR.fullmatch(part):
-                year = int(m.group(1))
-            elif m := _DECLARED_ID.fullmatch(part):
-                programme_id = m.group(1)
-    return Declaration(class_year=year, programme_id=programme_id)
-
-
-def declaration_line(declared: Declaration) -> str:
-    """The staff-notes line that keeps ``declared`` (empty when nothing was declared)."""
-    parts = []
-    if declared.class_year is not None:
-        parts.append(f"class year {declared.class_year}")
-    if declared.programme_id:
-        parts.append(f"programme ID {declared.programme_id}")
-    return f"{_DECLARED} {'; '.join(parts)}" if parts else ""
+    return Declaration(
+        class_year=alumnus.declared_class_year, programme_id=alumnus.declared_programme_id
+    )
 
 
 # --- Registration -----------------------------------------------------------------------
@@ -294,7 +270,6 @@ async def start_registration(user: User, details: Registration, *, now: datetime
 
     Call it inside the transaction that creates the account.
     """
-    declared = Declaration(class_year=details.class_year, programme_id=details.programme_id)
     return await Alumnus.create(
         given_name=details.given_name,
         family_name=details.family_name,
@@ -318,7 +293,8 @@ async def start_registration(user: User, details: Registration, *, now: datetime
         accepts_newsletter=details.accepts_newsletter,
         newsletter_consent_at=now,
         newsletter_consent_source=SOURCE_REGISTRATION,
-        staff_notes=declaration_line(declared),
+        declared_class_year=details.class_year,
+        declared_programme_id=details.programme_id,
     )
 
 
@@ -404,9 +380,14 @@ async def _claim(
             declared.class_year is not None and declared.class_year not in years
         )
         if informative:
-            # Kept for staff: it differs from the roster.
-            line = declaration_line(declared)
-            changes["staff_notes"] = f"{target.staff_notes}\n{line}".strip()
+            # Kept for staff: it differs from the roster. What the target already
+            # holds as declared stays.
+            for name, value in (
+                ("declared_class_year", declared.class_year),
+                ("declared_programme_id", declared.programme_id),
+            ):
+                if getattr(target, name) is None and value is not None:
+                    changes[name] = value
     try:
         async with in_transaction():
             if replacing is not None:
@@ -439,7 +420,7 @@ async def list_pending(*, actor: Actor, limit: int = 500) -> list[PendingPerson]
         .order_by("start_date", "class_year", "id")
     ):
         training[row.alumnus_id].append(row)  # type: ignore[attr-defined]
-    # Detection builds on this module (declarations, live profiles): imported here.
+    # Detection builds on this module (live profiles): imported here.
     from engage.alumni.duplicates import likely_matches
 
     matches = await likely_matches(people, actor=actor)
@@ -487,7 +468,7 @@ async def confirm_alumnus(
                     await Alumnus.filter(id=alumnus.id).update(programme_id=declared.programme_id)
                 details["programme_id"] = "declared"
             except IntegrityError:
-                pass  # taken a moment ago: the declaration stays in the notes
+                pass  # taken a moment ago: it stays declared only
         await record(
             "alumnus.confirm",
             actor=actor.user,

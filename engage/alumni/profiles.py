@@ -22,7 +22,9 @@ Who sees what (a profile out of reach answers 404, as if it did not exist):
 - **the alumnus**: their own (claimed) profile, without staff notes and without
   anything about "do not engage".
 
-Fields the caller may not see are ``None`` in :func:`profile_data`.
+Fields the caller may not see are ``None`` in :func:`profile_data`. The class year and
+programme ID a self-registered person declared (``declared_*``) are seen by all three
+and changed by none: they record what the person said (``engage.alumni.identity``).
 
 Who changes what (a field the caller may not change answers 403 naming it):
 
@@ -285,6 +287,8 @@ def profile_data(view: ProfileView) -> dict[str, Any]:
         "vetting": str(a.vetting),
         "confirmed_at": a.confirmed_at,
         "programme_id": a.programme_id,
+        "declared_class_year": a.declared_class_year,
+        "declared_programme_id": a.declared_programme_id,
         "accepts_invitations": a.accepts_invitations,
         "invitations_consent_at": a.invitations_consent_at,
         "invitations_consent_source": a.invitations_consent_source,

@@ -24,15 +24,15 @@ profile. The audit log keeps the whole story, and outlives the personal data.
 **Erasure** anonymises rather than deletes, so reports keep their counts: the profile
 keeps its country, service, status, vetting, ranks and grades and its training
 records; names become "Erased <id>"; addresses, phone, notes, search key, programme
-ID, position, unit and the reason for "do not engage" are cleared; consents are off;
-career entries lose their positions. Profiles merged into it are erased alike. The
-account (if any) is deactivated and anonymised (a placeholder address, no password,
-no second factor); its sessions, API tokens and recovery codes are deleted. Addresses
-are removed from audit details, the person's IP addresses from the audit log, and
-mail still queued for them is cancelled. A keyed hash of each address the person used
-(:class:`ErasedIdentity`) stays so that staff or an import cannot recreate them
-(:func:`is_erased`). The hash key comes from ``app.secret_key``: changing that key
-forgets these hashes.
+ID, the class year and programme ID declared at registration, position, unit and the
+reason for "do not engage" are cleared; consents are off; career entries lose their
+positions. Profiles merged into it are erased alike. The account (if any) is
+deactivated and anonymised (a placeholder address, no password, no second factor); its
+sessions, API tokens and recovery codes are deleted. Addresses are removed from audit
+details, the person's IP addresses from the audit log, and mail still queued for them
+is cancelled. A keyed hash of each address the person used (:class:`ErasedIdentity`)
+stays so that staff or an import cannot recreate them (:func:`is_erased`). The hash
+key comes from ``app.secret_key``: changing that key forgets these hashes.
 """
 
 from __future__ import annotations
@@ -616,6 +616,8 @@ async def _anonymise_profile(person: Alumnus, *, now: datetime, conn: BaseDBAsyn
             language="en",
             timezone="UTC",
             programme_id=None,
+            declared_class_year=None,
+            declared_programme_id=None,
             accepts_invitations=False,
             invitations_consent_at=now,
             invitations_consent_source=SOURCE_ERASURE,

@@ -146,6 +146,12 @@ class AlumnusOut(BaseModel):
     vetting: str = Field(description="pending (self-registered, not yet confirmed) or confirmed.")
     confirmed_at: datetime | None
     programme_id: str | None
+    declared_class_year: int | None = Field(
+        description="Class year the person gave when registering (not roster fact)."
+    )
+    declared_programme_id: str | None = Field(
+        description="Programme ID the person gave when registering (not roster fact)."
+    )
     accepts_invitations: bool
     invitations_consent_at: datetime | None
     invitations_consent_source: str

@@ -39,7 +39,6 @@ from engage.accounts.audit import record
 from engage.accounts.models import AuditEvent, User
 from engage.accounts.users import email_key
 from engage.alumni.grades import grade_level, rank_key, table_grade
-from engage.alumni.identity import Declaration, declaration_line
 from engage.alumni.models import (
     Alumnus,
     AlumnusStatus,
@@ -245,8 +244,7 @@ class _Maker:
         )
         if pending:
             # What a registration keeps of the person's own word (engage.alumni.identity).
-            declared = Declaration(class_year=class_year, programme_id=None)
-            alumnus.staff_notes = declaration_line(declared)
+            alumnus.declared_class_year = class_year
         elif claim is None:
             self._staff_touches(alumnus, serial)
         person = _Person(alumnus=alumnus)

@@ -106,13 +106,19 @@ async def test_anonymous_get_401(client, make_alumnus):
 
 async def test_attaches_read_their_countries_only(client, as_role, make_alumnus):
     kenyan = await make_alumnus(
-        country="KE", staff_notes="secret", do_not_engage=True, do_not_engage_reason="coup"
+        country="KE",
+        staff_notes="secret",
+        do_not_engage=True,
+        do_not_engage_reason="coup",
+        declared_class_year=2016,
+        declared_programme_id="KE-0042",
     )
     ugandan = await make_alumnus(country="UG")
     await as_role(Role.ATTACHE)
     body = (await client.get(f"/api/v1/alumni/{kenyan.id}")).json()
     assert body["staff_notes"] is None and body["do_not_engage_reason"] is None
     assert body["do_not_engage"] is True
+    assert (body["declared_class_year"], body["declared_programme_id"]) == (2016, "KE-0042")
     assert "secret" not in str(body) and "coup" not in str(body)
     for path in (f"/api/v1/alumni/{ugandan.id}", "/api/v1/alumni/999999", "/api/v1/alumni/x"):
         response = await client.get(path)
@@ -127,11 +133,14 @@ async def test_attaches_read_their_countries_only(client, as_role, make_alumnus)
 
 async def test_the_person_reads_and_edits_their_own(client, as_role, make_alumnus):
     user = await as_role(Role.ALUMNUS)
-    person = await make_alumnus(user=user, staff_notes="secret", do_not_engage=True)
+    person = await make_alumnus(
+        user=user, staff_notes="secret", do_not_engage=True, declared_class_year=2015
+    )
     other = await make_alumnus()
     own = await client.get("/api/v1/alumni/me")
     assert own.status_code == 200 and own.json()["id"] == person.id
     assert own.json()["do_not_engage"] is None and own.json()["staff_notes"] is None
+    assert own.json()["declared_class_year"] == 2015
     assert (await client.get(f"/api/v1/alumni/{other.id}")).status_code == 404
 
     response = await client.patch(
@@ -153,6 +162,11 @@ async def test_the_person_reads_and_edits_their_own(client, as_role, make_alumnu
     assert bad.status_code == 422 and "timezone" in bad.json()["error"]["fields"]
     bad = await client.patch(f"/api/v1/alumni/{person.id}", json={"rank": "General"})
     assert bad.status_code == 422 and "rank" in bad.json()["error"]["fields"]
+    read_only = await client.patch(
+        f"/api/v1/alumni/{person.id}", json={"declared_class_year": 2020}
+    )
+    assert read_only.status_code == 422, "what the person declared is not edited"
+    assert (await Alumnus.get(id=person.id)).declared_class_year == 2015
     assert (await client.delete(f"/api/v1/alumni/{person.id}")).status_code == 403
 
 

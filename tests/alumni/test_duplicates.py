@@ -28,9 +28,7 @@ async def test_same_programme_id_case_and_punctuation_folded(db, make_alumnus, a
     a = await make_alumnus(programme_id="KE-0012")
     b = await make_alumnus(programme_id="ke 0012")
     await make_alumnus(programme_id="KE-0013")
-    declared = await make_alumnus(
-        staff_notes="Declared at registration: programme ID KE0012", vetting=Vetting.PENDING
-    )
+    declared = await make_alumnus(declared_programme_id="KE0012", vetting=Vetting.PENDING)
     pairs = _pairs(await find_duplicates(actor=await actor_for(Role.STAFF)))
     assert pairs[frozenset((a.id, b.id))] == (Reason.PROGRAMME_ID,)
     assert pairs[frozenset((a.id, declared.id))] == (Reason.PROGRAMME_ID,)
@@ -68,7 +66,7 @@ async def test_same_name_country_and_class_year(db, make_alumnus, make_course, a
         given_name="Oleksandr",
         family_name="Kovalenko",
         vetting=Vetting.PENDING,
-        staff_notes="Declared at registration: class year 2015",
+        declared_class_year=2015,
     )
     await _train(native, course, 2015)
     await _train(latin, course, 2015)
@@ -137,7 +135,9 @@ async def test_merge_moves_records_fills_gaps_and_keeps_history(
         newsletter_consent_source="profile page",
         do_not_engage=True,
         do_not_engage_reason="Under investigation",
-        staff_notes="Declared at registration: class year 2012",
+        declared_class_year=2012,
+        declared_programme_id="KE-0077",
+        staff_notes="Called the embassy in 2023.",
     )
     earlier = await make_alumnus(email=None, merged_into=registered)
     await _train(roster, course, 2012)
@@ -172,10 +172,12 @@ async def test_merge_moves_records_fills_gaps_and_keeps_history(
     assert survivor.secondary_verified_at is not None, "the account's verified address"
     assert survivor.phone == "+254 700 000 001" and survivor.programme_id == "KE-77"
     assert survivor.given_name_latin == "Amani"
+    assert (survivor.declared_class_year, survivor.declared_programme_id) == (2012, "KE-0077")
     assert not survivor.accepts_newsletter, "a withdrawn consent stays withdrawn"
     assert survivor.do_not_engage and survivor.do_not_engage_reason == "Under investigation"
     assert survivor.staff_notes.startswith("On the 2012 roster.")
     assert "Merged from profile" in survivor.staff_notes
+    assert "Called the embassy in 2023." in survivor.staff_notes, "staff notes are joined"
     assert survivor.rank == "Lieutenant Colonel" and survivor.grade == "OF-4"
     assert await TrainingRecord.filter(alumnus_id=roster.id).count() == 2
     assert await CareerEntry.filter(alumnus_id=roster.id).count() == 2
@@ -194,6 +196,7 @@ async def test_merge_moves_records_fills_gaps_and_keeps_history(
     event = await AuditEvent.get(action="alumnus.merge")
     assert event.details["survivor"] == roster.id and event.details["merged"] == registered.id
     assert event.details["account_moved"] is True
+    assert {"declared_class_year", "declared_programme_id"} <= set(event.details["filled"])
     assert event.details["training"] == {"moved": 1, "identical": 1}
     assert event.actor_id == staff.id and event.ip == "198.51.100.7"
 
@@ -208,6 +211,18 @@ async def test_merge_into_the_pending_one_takes_the_roster_confirmation(
     assert survivor.vetting == Vetting.CONFIRMED and survivor.confirmed_by_id == staff.id
     assert survivor.email == "a@x.org" and survivor.email_key == "a@x.org"
     assert survivor.programme_id == "P-1"
+
+
+async def test_merge_keeps_the_survivors_own_declaration(db, make_alumnus, actor_for):
+    staff = await actor_for(Role.STAFF)
+    kept = await make_alumnus(email="", vetting=Vetting.PENDING, declared_class_year=2014)
+    other = await make_alumnus(
+        email="", vetting=Vetting.PENDING, declared_class_year=2015, declared_programme_id="UG-5"
+    )
+    survivor = await merge_alumni(kept.id, other.id, keep=kept.id, actor=staff)
+    assert survivor.declared_class_year == 2014, "the survivor's own stays"
+    assert survivor.declared_programme_id == "UG-5", "an empty one is filled"
+    assert survivor.staff_notes == ""
 
 
 async def test_merge_refusals(db, make_alumnus, make_user, actor_for):
@@ -245,7 +260,13 @@ async def test_merge_refusals(db, make_alumnus, make_user, actor_for):
 
 async def test_duplicate_and_merge_pages(client, make_user, make_alumnus, sign_in):
     a = await make_alumnus(given_name="Minh", family_name="Tran", email="minh@example.vn")
-    b = await make_alumnus(given_name="Minh", family_name="Tran", secondary_email="minh@example.vn")
+    b = await make_alumnus(
+        given_name="Minh",
+        family_name="Tran",
+        secondary_email="minh@example.vn",
+        declared_class_year=2017,
+        declared_programme_id="VN-0017",
+    )
     await sign_in(client, await make_user(role=Role.STAFF))
     listing = await client.get("/alumni/duplicates")
     assert listing.status_code == 200
@@ -260,6 +281,7 @@ async def test_duplicate_and_merge_pages(client, make_user, make_alumnus, sign_i
     page = await client.get(f"/alumni/{a.id}/merge?other={b.id}")
     assert page.status_code == 200
     assert f'value="{a.id}" checked' in page.text
+    assert "Class year 2017" in page.text and "Programme ID VN-0017" in page.text
     missing = await client.post(f"/alumni/{a.id}/merge?other={b.id}", data={})
     assert missing.status_code == 422 and 'id="keep-error"' in missing.text
 

@@ -100,6 +100,8 @@ async def test_registration_keeps_a_pending_profile_without_the_unverified_addre
     assert person.country_id == "UA" and person.service == "army"
     assert person.programme_id is None, "a declared programme ID is no proof of identity"
     assert identity.declaration(person) == identity.Declaration(2015, "UA-2015-007")
+    assert (person.declared_class_year, person.declared_programme_id) == (2015, "UA-2015-007")
+    assert person.staff_notes == "", "a declaration is no staff note"
     assert person.accepts_invitations and not person.accepts_newsletter
     assert person.newsletter_consent_source == "registration"
 
@@ -139,7 +141,10 @@ async def test_a_verified_address_claims_the_imported_profile(
     assert imported.newsletter_consent_source == "registration"
     assert await Alumnus.filter(user_id=user.id).count() == 1, "the registration's own is gone"
     assert await Alumnus.all().count() == 1
-    assert "Declared at registration" not in imported.staff_notes, "nothing new for staff"
+    assert imported.declared_class_year is None and imported.declared_programme_id is None, (
+        "nothing new for staff: the roster says so already"
+    )
+    assert imported.staff_notes == ""
     event = await AuditEvent.get(action="alumnus.claim")
     assert event.target_id == str(imported.id) and event.actor_id == user.id
 
@@ -231,6 +236,42 @@ async def test_a_profile_claimed_by_another_account_is_not_taken(db, make_user, 
     assert held.user_id == owner.id
 
 
+async def test_a_claim_keeps_a_declaration_that_differs_from_the_roster(
+    db, make_user, make_alumnus
+):
+    imported = await make_alumnus(
+        email="kamau@example.ke", programme_id="KE-0001", staff_notes="On the 2012 roster."
+    )
+    await TrainingRecord.create(alumnus=imported, course=await _course(), class_year=2012)
+    kept = await make_alumnus(email="otieno@example.ke", declared_class_year=2010)
+    for target in (imported, kept):
+        user = await make_user(email=target.email, verified=False)
+        details = await identity.check_registration(
+            {
+                "given_name": "Kamau",
+                "family_name": "Otieno",
+                "country": "KE",
+                "service": "army",
+                "class_year": "2013",
+                "programme_id": "KE-0099",
+            }
+        )
+        await identity.start_registration(user, details, now=target.created_at)
+        await User.filter(id=user.id).update(email_verified_at=target.created_at)
+        await user.refresh_from_db()
+        link = await identity.address_verified(user)
+        assert link.claimed and link.alumnus is not None and link.alumnus.id == target.id
+
+    await imported.refresh_from_db()
+    assert identity.declaration(imported) == identity.Declaration(2013, "KE-0099")
+    assert imported.programme_id == "KE-0001", "the roster's stays"
+    assert imported.staff_notes == "On the 2012 roster.", "the notes are left alone"
+    await kept.refresh_from_db()
+    assert identity.declaration(kept) == identity.Declaration(2010, "KE-0099"), (
+        "what the profile held as declared stays; an empty field is filled"
+    )
+
+
 async def _course():
     from engage.alumni.models import Course
 
@@ -252,7 +293,8 @@ async def test_confirmation_is_scoped_to_the_attaches_countries(
         make_user,
         make_alumnus,
         country="KE",
-        staff_notes="Declared at registration: class year 2016; programme ID KE-0042",
+        declared_class_year=2016,
+        declared_programme_id="KE-0042",
     )
     elsewhere = await actor_for(Role.ATTACHE, countries=["UG"])
     with pytest.raises(NotFound):
@@ -290,12 +332,12 @@ async def test_staff_confirm_any_country_and_a_taken_programme_id_stays_declared
         make_user,
         make_alumnus,
         country="CO",
-        staff_notes="Declared at registration: programme ID VN-9",
+        declared_programme_id="VN-9",
     )
     staff = await actor_for(Role.STAFF)
     confirmed = await identity.confirm_alumnus(person.id, actor=staff)
     assert confirmed.vetting == Vetting.CONFIRMED and confirmed.programme_id is None
-    assert "programme ID VN-9" in confirmed.staff_notes
+    assert confirmed.declared_programme_id == "VN-9"
 
 
 async def test_pending_people_are_not_confirmed_anywhere(db, make_user, make_alumnus, actor_for):
@@ -319,7 +361,7 @@ async def test_the_pending_page_shows_matches_and_confirms(
         country="KE",
         given_name="KAMAU",
         family_name="Otieno",
-        staff_notes="Declared at registration: class year 2014",
+        declared_class_year=2014,
     )
     embassy = await make_embassy(country="KE", accredited=["KE"])
     attache = await make_user(role=Role.ATTACHE, embassies=[embassy.code])
@@ -337,6 +379,7 @@ async def test_the_pending_page_shows_matches_and_confirms(
     assert response.headers["location"] == f"/alumni/{person.id}?saved=confirmed"
     shown = await client.get(response.headers["location"])
     assert "The person is confirmed." in shown.text
+    assert "Class year (declared)" in shown.text, "the declaration stays on the profile"
     await person.refresh_from_db()
     assert person.vetting == Vetting.CONFIRMED and person.confirmed_by_id == attache.id
 

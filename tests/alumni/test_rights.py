@@ -53,6 +53,8 @@ async def person(client, make_user, make_alumnus, make_course, sign_in):
         position="Deputy J3",
         unit="1st Brigade",
         programme_id="P-2011-042",
+        declared_class_year=2011,
+        declared_programme_id="P-2011-42",
         staff_notes="Met at the 2019 reunion; prefers WhatsApp.",
         do_not_engage=True,
         do_not_engage_reason="Under investigation (2024)",
@@ -121,6 +123,8 @@ async def test_export_page_explains_and_downloads(client, person, make_alumnus):
     profile = data["profile"]
     assert profile["given_name"] == "Amani" and profile["phone"] == "+254 700 000 001"
     assert profile["programme_id"] == "P-2011-042" and profile["secondary_email"]
+    assert profile["declared_class_year"] == 2011
+    assert profile["declared_programme_id"] == "P-2011-42"
     # Staff notes and the flag are there, each saying what it is.
     assert profile["staff_notes"]["text"] == "Met at the 2019 reunion; prefers WhatsApp."
     assert "staff" in profile["staff_notes"]["about"].lower()
@@ -219,6 +223,7 @@ async def test_erasure_confirmed_by_staff_anonymises_and_keeps_counts(
     assert erased.phone == erased.position == erased.unit == erased.search_key == ""
     assert erased.staff_notes == "" and erased.do_not_engage_reason == ""
     assert erased.programme_id is None and erased.user_id is None
+    assert erased.declared_class_year is None and erased.declared_programme_id is None
     assert not erased.accepts_invitations and not erased.accepts_newsletter
     # What reports count stays.
     assert erased.country_id == person.country_id and erased.service == person.service
