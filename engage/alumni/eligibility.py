@@ -1,0 +1,87 @@
+"""Who may receive bulk mail: the one rule (DESIGN.md) that invitations, reminders,
+messages to invitees and newsletters all use.
+
+Bulk mail goes only to people who are confirmed (not a pending registration), live
+(not merged, not erased), reachable (a primary address), consenting to that kind of
+mail, not flagged "do not engage", not deceased or left service, and whose
+country's programme is not suspended (unless staff override one run). The
+suppression list (unsubscribes, hard bounces) joins this rule with the
+Deliverability work.
+
+::
+
+    query = confirmed_alumni().filter(bulk_eligible(BulkKind.NEWSLETTER))
+    reasons = ineligibility(person, BulkKind.INVITATIONS)   # [] when eligible
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise.expressions import Q
+
+from engage.alumni.models import Alumnus, AlumnusStatus, Vetting
+from engage.places.models import ProgrammeStatus
+
+#: Statuses that never receive bulk mail.
+NO_BULK_STATUSES = (AlumnusStatus.DECEASED, AlumnusStatus.LEFT_SERVICE)
+
+
+class BulkKind(StrEnum):
+    INVITATIONS = "invitations"
+    NEWSLETTER = "newsletter"
+
+
+class Reason(StrEnum):
+    """Why a person is skipped (shown in previews: "skipped and why")."""
+
+    PENDING = "pending_identity"
+    GONE = "merged_or_erased"
+    NO_EMAIL = "no_email"
+    NO_CONSENT = "no_consent"
+    DO_NOT_ENGAGE = "do_not_engage"
+    STATUS = "deceased_or_left_service"
+    SUSPENDED = "programme_suspended"
+
+
+def _consent_field(kind: BulkKind) -> str:
+    return "accepts_invitations" if kind is BulkKind.INVITATIONS else "accepts_newsletter"
+
+
+def bulk_eligible(kind: BulkKind, *, override_suspension: bool = False) -> Q:
+    """The rule as a filter on Alumnus (compiles into the audience's one query)."""
+    rule = Q(
+        vetting=Vetting.CONFIRMED,
+        merged_into_id=None,
+        erased_at=None,
+        email_key__isnull=False,
+        do_not_engage=False,
+        **{_consent_field(kind): True},
+    ) & ~Q(status__in=list(NO_BULK_STATUSES))
+    if not override_suspension:
+        rule &= Q(country__programme_status=ProgrammeStatus.ACTIVE)
+    return rule
+
+
+async def ineligibility(
+    alumnus: Alumnus, kind: BulkKind, *, override_suspension: bool = False
+) -> list[Reason]:
+    """Every reason ``alumnus`` is left out of ``kind`` (empty: eligible)."""
+    reasons = []
+    if alumnus.vetting != Vetting.CONFIRMED:
+        reasons.append(Reason.PENDING)
+    if alumnus.merged_into_id is not None or alumnus.erased_at is not None:  # type: ignore[attr-defined]
+        reasons.append(Reason.GONE)
+    if not alumnus.email_key:
+        reasons.append(Reason.NO_EMAIL)
+    if not getattr(alumnus, _consent_field(kind)):
+        reasons.append(Reason.NO_CONSENT)
+    if alumnus.do_not_engage:
+        reasons.append(Reason.DO_NOT_ENGAGE)
+    if alumnus.status in NO_BULK_STATUSES:
+        reasons.append(Reason.STATUS)
+    if not override_suspension:
+        await alumnus.fetch_related("country")
+        if alumnus.country.programme_status != ProgrammeStatus.ACTIVE:
+            reasons.append(Reason.SUSPENDED)
+    return reasons
