@@ -215,3 +215,75 @@ class ErasedIdentity(Model):
 
     class Meta:
         table = "alumni_erased_identity"
+
+
+class SearchToken(Model):
+    """One folded name token of a profile ("nguyen", "jose"): name search matches
+    token prefixes through this index, the same on SQLite and PostgreSQL."""
+
+    id = fields.BigIntField(primary_key=True)
+    alumnus = fields.ForeignKeyField(
+        "engage.Alumnus", related_name="search_tokens", on_delete=fields.CASCADE
+    )
+    token = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "alumni_search_token"
+        indexes = (("token", "alumnus_id"),)
+
+
+class Segment(Model):
+    """A saved audience filter, reused by the directory, invitations and newsletters."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120)
+    #: The filter as the audience filter's fields (see engage/alumni/audience.py).
+    filters = fields.JSONField(default=dict)
+    owner = fields.ForeignKeyField(
+        "engage.User", related_name="segments", null=True, on_delete=fields.SET_NULL
+    )
+    #: Staff segments are global. An attaché's segment stays within the countries
+    #: of the embassies it names (their scope when it was saved).
+    embassy = fields.ForeignKeyField(
+        "engage.Embassy", related_name="segments", null=True, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "alumni_segment"
+
+
+class ImportStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ImportJob(Model):
+    """A CSV import, applied in chunks with a checkpoint: rerunning the same file
+    resumes where a crash stopped it."""
+
+    id = fields.BigIntField(primary_key=True)
+    #: SHA-256 of the file's bytes: the same file resumes the same job.
+    file_hash = fields.CharField(max_length=64)
+    filename = fields.CharField(max_length=255, default="")
+    created_by = fields.ForeignKeyField(
+        "engage.User", related_name="imports", null=True, on_delete=fields.SET_NULL
+    )
+    status = fields.CharEnumField(ImportStatus, max_length=16, default=ImportStatus.RUNNING)
+    total_rows = fields.IntField(default=0)
+    #: Data rows before this one (1-based line numbers aside) are applied.
+    next_row = fields.IntField(default=0)
+    created = fields.IntField(default=0)
+    updated = fields.IntField(default=0)
+    unchanged = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+    #: Rejected rows: [{"line": 7, "reason": "..."}], and other notes.
+    report = fields.JSONField(default=dict)
+    started_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "alumni_import_job"
+        indexes = (("file_hash", "status"),)
