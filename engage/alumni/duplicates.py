@@ -73,7 +73,7 @@ from engage.alumni.models import (
     TrainingRecord,
     Vetting,
 )
-from engage.alumni.names import query_tokens, search_key
+from engage.alumni.names import query_tokens, refresh_search_tokens, search_key
 from engage.alumni.profiles import ProfileView, get_alumnus, parse_id
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound
@@ -471,6 +471,8 @@ async def _combine(survivor: Alumnus, merged: Alumnus, *, now: datetime) -> dict
         survivor.preferred_name,
     )
     await survivor.save()
+    # The survivor's names may have been filled; the merged profile is no longer found.
+    await refresh_search_tokens([survivor.id, merged.id])
     training = await _move_training(survivor.id, merged.id)
     career = await _move_career(survivor.id, merged.id)
     await Alumnus.filter(merged_into_id=merged.id).update(merged_into_id=survivor.id)

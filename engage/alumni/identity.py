@@ -71,7 +71,7 @@ from engage.accounts.actor import Actor, require_role
 from engage.accounts.audit import record
 from engage.accounts.models import Role, User
 from engage.alumni.models import Alumnus, CareerEntry, Service, TrainingRecord, Vetting
-from engage.alumni.names import search_key
+from engage.alumni.names import refresh_search_tokens, search_key
 from engage.alumni.profiles import (
     clean_text,
     find_alumnus,
@@ -270,7 +270,7 @@ async def start_registration(user: User, details: Registration, *, now: datetime
 
     Call it inside the transaction that creates the account.
     """
-    return await Alumnus.create(
+    alumnus = await Alumnus.create(
         given_name=details.given_name,
         family_name=details.family_name,
         given_name_latin=details.given_name_latin,
@@ -296,6 +296,8 @@ async def start_registration(user: User, details: Registration, *, now: datetime
         declared_class_year=details.class_year,
         declared_programme_id=details.programme_id,
     )
+    await refresh_search_tokens([alumnus.id])
+    return alumnus
 
 
 async def address_verified(user: User, *, now: datetime | None = None) -> ProfileLink:
@@ -394,6 +396,8 @@ async def _claim(
                 await Alumnus.filter(id=replacing.id).delete()
             if not await Alumnus.filter(id=target.id, user_id=None).update(**changes):
                 raise _ClaimLost()
+            if "search_key" in changes:
+                await refresh_search_tokens([target.id])
             await record(
                 "alumnus.claim", actor=user, target=("alumnus", target.id), details=details
             )

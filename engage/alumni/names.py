@@ -12,6 +12,13 @@ The key is stored on every write of a profile (``Alumnus.search_key``): space-se
 each token once, in the order the names were given. A search folds its query with
 :func:`query_tokens` and looks for each token, so "Dang", "Đặng" and "ĐẶNG" find the
 same person, and so do "Коваленко" and "Kovalenko".
+
+Each token of the key is also a ``SearchToken`` row, so a search matches token
+prefixes through an index, the same on SQLite and PostgreSQL
+(``engage.alumni.audience``). Whatever writes names calls
+:func:`refresh_search_tokens` in the same transaction::
+
+    await refresh_search_tokens([person.id], using_db=conn)
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ import re
 import unicodedata
 
 from anyascii import anyascii
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from engage.alumni.models import Alumnus, SearchToken
 
 #: Apostrophes inside a name join its parts: "O'Brien" -> "obrien".
 _APOSTROPHES = re.compile(r"['\u2019\u02bc\u0060\u00b4]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+#: ``SearchToken.token`` holds at most this many characters (a longer token is cut,
+#: and so is a query token: a prefix match still finds it).
+TOKEN_MAX = 64
+#: Profiles per statement when tokens are rewritten (well under SQLite's variable limit).
+_BATCH = 500
 
 
 def _syllabic(char: str) -> bool:
@@ -74,3 +89,66 @@ def search_key(
     """The ``search_key`` of a profile with these names (see the module doc)."""
     tokens = query_tokens(" ".join((given, family, given_latin, family_latin, preferred)))
     return " ".join(tokens)
+
+
+def prefix_bounds(token: str) -> tuple[str, str | None]:
+    """The range ``low <= t < high`` of the tokens starting with ``token``.
+
+    Tokens hold only ``0-9a-z``, so the upper bound is the next string in that
+    alphabet ("nguy" -> "nguz", "az" -> "b", "a9" -> "aa"); None when there is none
+    ("zz"). A range, unlike ``LIKE 'x%'``, uses a btree index on both databases
+    whatever the collation.
+    """
+    low = token[:TOKEN_MAX]
+    chars = list(low)
+    while chars and chars[-1] == "z":
+        chars.pop()
+    if not chars:
+        return low, None
+    last = chars[-1]
+    chars[-1] = "a" if last == "9" else chr(ord(last) + 1)
+    return low, "".join(chars)
+
+
+def key_tokens(key: str) -> list[str]:
+    """The ``SearchToken`` values of a ``search_key``: each token once, cut to size."""
+    return list(dict.fromkeys(t[:TOKEN_MAX] for t in key.split() if t))
+
+
+async def refresh_search_tokens(
+    alumnus_ids: list[int], *, using_db: BaseDBAsyncClient | None = None
+) -> None:
+    """Rewrite the ``SearchToken`` rows of these profiles from their ``search_key``.
+
+    Merged and erased profiles keep none (no search shows them). Call it in the
+    transaction that wrote the names.
+    """
+    ids = sorted({int(i) for i in alumnus_ids})
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        rows = (
+            await Alumnus.filter(id__in=chunk, merged_into_id=None, erased_at=None)
+            .using_db(using_db)
+            .values_list("id", "search_key")
+        )
+        await SearchToken.filter(alumnus_id__in=chunk).using_db(using_db).delete()
+        tokens = [
+            SearchToken(alumnus_id=pk, token=token)
+            for pk, key in rows
+            for token in key_tokens(key or "")
+        ]
+        if tokens:
+            await SearchToken.bulk_create(tokens, batch_size=1000, using_db=using_db)
+
+
+async def rebuild_search_tokens(*, using_db: BaseDBAsyncClient | None = None) -> int:
+    """Rewrite every profile's tokens (a database filled before tokens existed, or
+    by raw SQL); how many profiles were indexed."""
+    ids = (
+        await Alumnus.filter(merged_into_id=None, erased_at=None)
+        .using_db(using_db)
+        .values_list("id", flat=True)
+    )
+    await SearchToken.all().using_db(using_db).delete()
+    await refresh_search_tokens(list(ids), using_db=using_db)
+    return len(ids)

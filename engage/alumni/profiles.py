@@ -70,7 +70,7 @@ from engage.alumni.models import (
     TrainingRecord,
     Vetting,
 )
-from engage.alumni.names import search_key
+from engage.alumni.names import refresh_search_tokens, search_key
 from engage.alumni.secondary import queue_secondary_verification
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -390,6 +390,7 @@ async def create_alumnus(
     try:
         async with in_transaction() as conn:
             await alumnus.save(using_db=conn)
+            await refresh_search_tokens([alumnus.id], using_db=conn)
             if alumnus.secondary_email:
                 await queue_secondary_verification(alumnus, now=now, using_db=conn)
             if rank:
@@ -479,6 +480,8 @@ async def update_alumnus(
     try:
         async with in_transaction() as conn:
             await alumnus.save(using_db=conn)
+            if set(changed) & {*NAME_FIELDS, "preferred_name"}:
+                await refresh_search_tokens([alumnus.id], using_db=conn)
             if changed.get("secondary_email"):
                 await queue_secondary_verification(alumnus, now=now, using_db=conn)
             for entry_id, grade in regrade.items():

@@ -64,6 +64,7 @@ from engage.accounts.models import (
 from engage.accounts.passwords import verify_password
 from engage.accounts.users import email_key
 from engage.alumni.models import Alumnus, CareerEntry, ErasedIdentity, TrainingRecord
+from engage.alumni.names import refresh_search_tokens
 from engage.alumni.profiles import Audience, ProfileView, parse_id, profile_data
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound
@@ -541,6 +542,7 @@ async def erase_alumnus(
         keys = await _known_addresses(people, users, conn)
         for person in people:
             await _anonymise_profile(person, now=now, conn=conn)
+        await refresh_search_tokens(ids, using_db=conn)  # no search finds them any more
         await CareerEntry.filter(alumnus_id__in=ids).using_db(conn).update(position="")
         for user in users:
             await _anonymise_account(user, keys, conn=conn)

@@ -51,7 +51,7 @@ from engage.alumni.models import (
     TrainingRecord,
     Vetting,
 )
-from engage.alumni.names import search_key
+from engage.alumni.names import refresh_search_tokens, search_key
 from engage.alumni.profiles import SOURCE_CREATED_BY_STAFF, SOURCE_PROFILE_PAGE
 from engage.alumni.rights import is_erased
 from engage.clock import utcnow
@@ -372,6 +372,7 @@ async def _save(people: list[_Person]) -> None:
             career.append(entry)
     await TrainingRecord.bulk_create(training, batch_size=500)
     await CareerEntry.bulk_create(career, batch_size=500)
+    await refresh_search_tokens([person.alumnus.id for person in people])
 
 
 def _slug(name: str) -> str:

@@ -18,7 +18,7 @@ from engage.accounts.actor import Actor, load_actor
 from engage.accounts.models import Role, User
 from engage.accounts.users import email_key
 from engage.alumni.models import Alumnus, Course, Service
-from engage.alumni.names import search_key
+from engage.alumni.names import refresh_search_tokens, search_key
 from tests.factories import ensure_country
 
 _seq = itertools.count(1)
@@ -40,10 +40,19 @@ def make_alumnus(settings):
         n = next(_seq)
         family_name = family_name or f"Wanjiru{n}"
         email = email if email is not None else f"alumnus{n}@example.org"
-        return await Alumnus.create(
+        alumnus = await Alumnus.create(
             given_name=given_name,
             family_name=family_name,
-            search_key=search_key(given_name, family_name),
+            search_key=fields.pop(
+                "search_key",
+                search_key(
+                    given_name,
+                    family_name,
+                    fields.get("given_name_latin", ""),
+                    fields.get("family_name_latin", ""),
+                    fields.get("preferred_name", ""),
+                ),
+            ),
             email=email or None,
             email_key=email_key(email) if email else None,
             country_id=country,
@@ -51,6 +60,8 @@ def make_alumnus(settings):
             user=user,
             **fields,
         )
+        await refresh_search_tokens([alumnus.id])  # as every write of names does
+        return alumnus
 
     return make
 
