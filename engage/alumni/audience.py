@@ -417,10 +417,18 @@ def _in_countries(codes: Iterable[str]) -> Q:
 
 
 def _name_search(text: str) -> Q:
-    tokens = query_tokens(text)[:MAX_QUERY_TOKENS]
-    names = Q(id__in=[0])
-    if tokens:
-        names = Q(*[Q(id__in=Subquery(_token_prefix(t).values("alumnus_id"))) for t in tokens])
+    terms: list[Q] = []
+    for word in text.split():
+        tokens = query_tokens(word)
+        if len(tokens) > 2 and tokens[-1] == "".join(tokens[:-1]):
+            # Han or Hangul written without spaces ("张伟"): its syllables, or all of
+            # it as one token, whichever way the name was stored.
+            terms.append(
+                Q(Q(*map(_has_token, tokens[:-1])), _has_token(tokens[-1]), join_type=Q.OR)
+            )
+        else:
+            terms.extend(_has_token(t) for t in tokens)
+    names = Q(*terms[:MAX_QUERY_TOKENS]) if terms else Q(id__in=[0])
     alternatives = [names]
     stripped = text.strip()
     if "@" in stripped:
@@ -430,11 +438,13 @@ def _name_search(text: str) -> Q:
     return Q(*alternatives, join_type=Q.OR) if len(alternatives) > 1 else names
 
 
-def _token_prefix(token: str) -> QuerySet[SearchToken]:
+def _has_token(token: str) -> Q:
+    """One of the person's name tokens starts with ``token`` (an index range)."""
     low, high = prefix_bounds(token)
-    if high is None:
-        return SearchToken.filter(token__gte=low)
-    return SearchToken.filter(token__gte=low, token__lt=high)
+    tokens = SearchToken.filter(token__gte=low)
+    if high is not None:
+        tokens = tokens.filter(token__lt=high)
+    return Q(id__in=Subquery(tokens.values("alumnus_id")))
 
 
 def _training(flt: AudienceFilter) -> QuerySet[TrainingRecord]:

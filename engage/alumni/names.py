@@ -110,9 +110,15 @@ def prefix_bounds(token: str) -> tuple[str, str | None]:
     return low, "".join(chars)
 
 
-def key_tokens(key: str) -> list[str]:
-    """The ``SearchToken`` values of a ``search_key``: each token once, cut to size."""
-    return list(dict.fromkeys(t[:TOKEN_MAX] for t in key.split() if t))
+def key_tokens(key: str, given: str = "", family: str = "") -> list[str]:
+    """The ``SearchToken`` values of a profile: its ``search_key``'s tokens and, for a
+    name in Han or Hangul, the whole name run together both ways ("张", "伟" also
+    gives "zhangwei" and "weizhang"), each once, cut to size."""
+    tokens = key.split()
+    if any(_syllabic(c) for c in given + family):
+        for whole in (family + given, given + family):
+            tokens.extend(query_tokens("".join(whole.split())))
+    return list(dict.fromkeys(t[:TOKEN_MAX] for t in tokens if t))
 
 
 async def refresh_search_tokens(
@@ -129,13 +135,14 @@ async def refresh_search_tokens(
         rows = (
             await Alumnus.filter(id__in=chunk, merged_into_id=None, erased_at=None)
             .using_db(using_db)
-            .values_list("id", "search_key")
+            .values_list("id", "search_key", "given_name", "family_name")
         )
         await SearchToken.filter(alumnus_id__in=chunk).using_db(using_db).delete()
         tokens = [
             SearchToken(alumnus_id=pk, token=token)
-            for pk, key in rows
-            for token in key_tokens(key or "")
+            for pk, key, given, family in rows
+            if key
+            for token in key_tokens(key, given, family)
         ]
         if tokens:
             await SearchToken.bulk_create(tokens, batch_size=1000, using_db=using_db)
