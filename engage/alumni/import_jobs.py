@@ -86,7 +86,7 @@ async def list_import_jobs(*, actor: Actor, limit: int = 20) -> list[ImportJob]:
 async def get_import_job(job_id: object, *, actor: Actor) -> ImportJob:
     require_role(actor, Role.STAFF)
     pk = parse_id(job_id)
-    job = None if pk is None else await ImportJob.get_or_none(id=pk)
+    job = None if pk is None else await ImportJob.get_or_none(id=pk).select_related("created_by")
     if job is None:
         raise NotFound(_("No such import."))
     return job

@@ -74,6 +74,7 @@ class PageSpec:
     name: str
     csrf_exempt: bool
     when: Callable[[Settings], bool] | None
+    max_files: int = 0
 
 
 _PAGES: list[PageSpec] = []
@@ -87,8 +88,10 @@ def page(
     name: str | None = None,
     csrf_exempt: bool = False,
     when: Callable[[Settings], bool] | None = None,
+    max_files: int = 0,
 ) -> Callable[[Handler], Handler]:
-    """Declare an HTML route with its access class (``when``: only in some set-ups)."""
+    """Declare an HTML route with its access class (``when``: only in some set-ups;
+    ``max_files``: file uploads its multipart form may carry, none by default)."""
 
     def register(handler: Handler) -> Handler:
         _PAGES.append(
@@ -100,6 +103,7 @@ def page(
                 name=name or handler.__name__,
                 csrf_exempt=csrf_exempt,
                 when=when,
+                max_files=max_files,
             )
         )
         return handler
@@ -115,7 +119,13 @@ def page_routes(settings: Settings) -> list[Route]:
     return [
         Route(
             spec.path,
-            guarded(spec.handler, access=spec.access, csrf_exempt=spec.csrf_exempt, api=False),
+            guarded(
+                spec.handler,
+                access=spec.access,
+                csrf_exempt=spec.csrf_exempt,
+                api=False,
+                max_files=spec.max_files,
+            ),
             methods=list(spec.methods),
             name=spec.name,
         )
@@ -125,10 +135,12 @@ def page_routes(settings: Settings) -> list[Route]:
 
 
 async def form_data(request: Request) -> FormData:
-    """The request's form, parsed once (the guard reads it for the CSRF check)."""
+    """The request's form, parsed once (the guard reads it for the CSRF check). Files
+    only where the route allows them (``page(..., max_files=1)``)."""
     cached = getattr(request.state, "form", None)
     if cached is None:
-        cached = await request.form(max_files=0, max_fields=200)
+        max_files = getattr(request.state, "max_files", 0)
+        cached = await request.form(max_files=max_files, max_fields=200)
         request.state.form = cached
     return cached
 
@@ -150,10 +162,12 @@ async def _check_csrf(request: Request) -> None:
         )
 
 
-def guarded(handler: Handler, *, access: Access, csrf_exempt: bool, api: bool) -> Handler:
+def guarded(
+    handler: Handler, *, access: Access, csrf_exempt: bool, api: bool, max_files: int = 0
+) -> Handler:
     """Wrap ``handler`` with the access check of its class, and CSRF."""
 
-    async def endpoint(request: Request) -> Response:
+    async def checked(request: Request) -> Response:
         identity = await identify(request)
         if request.method in UNSAFE and not csrf_exempt and not identity.bearer:
             await _check_csrf(request)
@@ -175,6 +189,15 @@ def guarded(handler: Handler, *, access: Access, csrf_exempt: bool, api: bool) -
             # Pages with personal data are never stored by browsers or proxies.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def endpoint(request: Request) -> Response:
+        request.state.max_files = max_files
+        try:
+            return await checked(request)
+        finally:
+            form = getattr(request.state, "form", None)
+            if max_files and form is not None:
+                await form.close()  # uploaded files' temporary copies
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

@@ -58,6 +58,13 @@ EXPECTED = {
     ("GET", "/alumni/duplicates"): Access.STAFF,
     ("GET", "/alumni/{id}/merge"): Access.STAFF,
     ("POST", "/alumni/{id}/merge"): Access.STAFF,
+    # CSV import: staff only, every step.
+    ("GET", "/admin/import"): Access.STAFF,
+    ("POST", "/admin/import"): Access.STAFF,
+    ("GET", "/admin/import/template.csv"): Access.STAFF,
+    ("POST", "/admin/import/confirm"): Access.STAFF,
+    ("GET", "/admin/import/jobs/{id}"): Access.STAFF,
+    ("POST", "/admin/import/jobs/{id}/resume"): Access.STAFF,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
