@@ -270,7 +270,9 @@ async def apply_import(
                 details={**report.counts(), "by": "staff" if user is not None else "system"},
                 using_db=conn,
             )
-    return job_report(await ImportJob.get(id=job.id))
+    final = job_report(await ImportJob.get(id=job.id))
+    final.resumed_from = report.resumed_from
+    return final
 
 
 async def _fail(job_id: int, exc: BaseException) -> None:

@@ -10,6 +10,7 @@
     engage user create --email E --role R [--embassy CODE ...] [--password-stdin]
     engage user list
     engage token create --email E [--name N]
+    engage import alumni FILE.csv [--dry-run]
     engage makemigrations [--check] [--name NAME]
 
 A bad setting, pending migrations on PostgreSQL or a second sender on SQLite stop
@@ -24,7 +25,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engage.cli import commands, users
+from engage.cli import commands, imports, users
 from engage.db import PendingMigrations
 from engage.settings import SettingsError
 from engage.worker.lock import SenderLockHeld
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=commands.mail_test)
 
     users.add_commands(sub, _config_option)
+    imports.add_commands(sub, _config_option)
 
     make = sub.add_parser("makemigrations", help="(developers) write a migration for model changes")
     make.add_argument("--name", help="name of the new migration")
