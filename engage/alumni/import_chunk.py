@@ -77,9 +77,20 @@ class ImportRun:
     #: (country, service, rank key) -> grade ("" when unmapped).
     grades: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: Unmapped ranks seen, as shown in the report (an ordered set).
-    queued: dict[str, None] = field(default_factory=dict)
+    queued: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: Profile id -> the line that matched it first (a second row is rejected).
     profiles: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def queued_ranks(self) -> list[str]:
+        return list(self.queued.values())
+
+    def remember_queued(self, labels: list[str]) -> None:
+        """Ranks an earlier run of the job queued ("KE army: Field Bishop")."""
+        for label in labels:
+            head, _sep, rank = label.partition(": ")
+            country, _sep, service = head.partition(" ")
+            self.queued.setdefault((country, service, rank_key(rank)), label)
 
     async def load_courses(self) -> None:
         for pk, title, school in await Course.all().values_list("id", "title", "school"):
@@ -100,7 +111,8 @@ class ImportRun:
             self.grades[key] = grade
         grade = self.grades[key]
         if not grade:
-            self.queued.setdefault(f"{country} {service}: {rank}", None)
+            # Shown as first written; "Field  bishop" is the same rank.
+            self.queued.setdefault(key, f"{country} {service}: {rank}")
         return grade
 
 

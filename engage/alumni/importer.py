@@ -163,7 +163,7 @@ async def preview_import(
             progress(report.rows_done, len(rows))
         await asyncio.sleep(0)
     report.status = ImportStatus.DONE.value
-    report.queued_ranks = list(run.queued)
+    report.queued_ranks = run.queued_ranks
     report.courses_created = len(run.new_courses)
     return report
 
@@ -211,7 +211,7 @@ async def apply_import(
     user = prepared.actor.user if prepared.actor is not None else None
     run = ImportRun(settings=prepared.settings, user=user, write=True, now=utcnow())
     await run.load_courses()
-    run.queued.update(dict.fromkeys(report.queued_ranks))
+    run.remember_queued(report.queued_ranks)
     rows = prepared.rows
     if progress is not None:
         progress(job.next_row, len(rows))
@@ -230,7 +230,7 @@ async def apply_import(
                 if not claimed:
                     raise _Superseded
                 await apply_chunk(rows[position:end], run, report, conn)
-                report.queued_ranks = list(run.queued)
+                report.queued_ranks = run.queued_ranks
                 report.courses_created += len(run.new_courses)
                 run.new_courses.clear()
                 await (

@@ -293,3 +293,214 @@ async def test_the_template_imports_cleanly(db, staff, settings):
     assert data.decode("utf-8-sig").splitlines()[0].split(",") == list(COLUMN_NAMES)
     report = await run_import(data, actor=staff, settings=settings, dry_run=False)
     assert (report.created, report.rejected, report.queued_ranks) == (2, [], [])
+
+
+async def test_an_existing_profile_follows_the_import_rule(
+    countries, staff, settings, make_alumnus, make_course
+):
+    course = await make_course(title="Command and General Staff", school="CGSC")
+    edited = await make_alumnus(
+        programme_id="E-1",
+        email="own@example.ke",
+        family_name="Wanjiru",
+        phone="",
+        position="J3",
+        contact_edited_at=datetime(2025, 3, 1, tzinfo=UTC),
+        accepts_newsletter=False,
+        vetting=Vetting.PENDING,
+    )
+    await TrainingRecord.create(
+        alumnus=edited, course=course, class_year=2019, funding_type="", graduated=False
+    )
+    untouched = await make_alumnus(email="Fresh@Example.org", family_name="Otieno")
+    data = csv_bytes(
+        HEADER + ",phone,position",
+        row(
+            programme_id="E-1",
+            email="roster@example.ke",
+            given_name="Amani",
+            family_name="Wanjiru-Otieno",
+            country="KE",
+            course_title="command and general staff",
+            course_school="cgsc",
+            class_year="2019",
+            funding_type="IMET",
+            graduated="yes",
+        )
+        + ",+254 700 000 000,Defence attaché",
+        # Matched by email (case-insensitive); takes the programme ID it lacked.
+        row(
+            programme_id="E-2",
+            email="fresh@example.org",
+            given_name="Amani",
+            family_name="Otieno",
+            country="KE",
+        )
+        + ",+254 711 000 000,",
+    )
+    dry = await run_import(data, actor=staff, settings=settings, dry_run=True)
+    report = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    for result in (dry, report):
+        assert (result.created, result.updated, result.unchanged, result.rejected) == (0, 2, 0, [])
+        assert result.kept_contact == 1
+    await edited.refresh_from_db()
+    # Edited contact details stay the alumnus's; roster facts and training are the file's.
+    assert (edited.email, edited.phone, edited.position) == ("own@example.ke", "", "J3")
+    assert edited.family_name == "Wanjiru-Otieno" and not edited.accepts_newsletter
+    assert edited.vetting == Vetting.CONFIRMED and edited.confirmed_by_id == staff.id
+    assert "otieno" in await SearchToken.filter(alumnus_id=edited.id).values_list(
+        "token", flat=True
+    )
+    training = await TrainingRecord.get(alumnus_id=edited.id)
+    assert training.funding_type == "IMET" and training.graduated
+    assert await Course.all().count() == 1
+    await untouched.refresh_from_db()
+    assert untouched.programme_id == "E-2" and untouched.phone == "+254 711 000 000"
+    assert await AuditEvent.filter(action="alumnus.import").count() == 2
+    again = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert (again.updated, again.unchanged) == (0, 2)
+
+
+async def test_an_unmapped_rank_is_queued_and_the_row_imported(countries, staff, settings):
+    data = csv_bytes(
+        HEADER,
+        row(
+            programme_id="U-1",
+            given_name="A",
+            family_name="B",
+            country="KE",
+            service="army",
+            rank="Field Bishop",
+        ),
+        row(
+            programme_id="U-2",
+            given_name="C",
+            family_name="D",
+            country="KE",
+            service="army",
+            rank="field  bishop",
+        ),
+        row(
+            programme_id="U-3",
+            given_name="E",
+            family_name="F",
+            country="KE",
+            service="army",
+            rank="Major",
+        ),
+    )
+    report = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert (report.created, report.rejected) == (3, [])
+    assert report.queued_ranks == ["KE army: Field Bishop"]
+    queued = await RankMapping.get(country_id="KE", service="army")
+    assert queued.grade == "" and queued.rank_key == "field bishop"
+    waiting = await Alumnus.get(programme_id="U-1")
+    assert (waiting.rank, waiting.grade, waiting.grade_level) == ("Field Bishop", "", None)
+    assert (await Alumnus.get(programme_id="U-3")).grade == "OF-3"
+    assert await CareerEntry.filter(grade="").count() == 2
+
+
+async def test_a_new_rank_on_an_existing_profile_adds_a_career_entry_once(
+    countries, staff, settings, make_alumnus
+):
+    person = await make_alumnus(programme_id="C-1", country="KE")
+    data = csv_bytes(
+        HEADER,
+        row(
+            programme_id="C-1",
+            given_name="Amani",
+            family_name=person.family_name,
+            country="KE",
+            service="army",
+            rank="Brigadier",
+            rank_date="2024-01-01",
+        ),
+    )
+    first = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert (first.updated, first.unchanged) == (1, 0)
+    await person.refresh_from_db()
+    assert (person.rank, person.grade) == ("Brigadier", "OF-6")
+    second = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert (second.updated, second.unchanged) == (0, 1)
+    assert await CareerEntry.filter(alumnus_id=person.id).count() == 1
+
+
+async def test_merged_profiles_lead_to_the_kept_one_and_conflicts_are_reported(
+    countries, staff, settings, make_alumnus
+):
+    kept = await make_alumnus(programme_id="M-1", email="kept@example.org")
+    merged = await make_alumnus(email="old@example.org", merged_into=kept)
+    other = await make_alumnus(email="taken@example.org")
+    data = csv_bytes(
+        HEADER,
+        row(email="old@example.org", given_name="Amani", family_name="Renamed", country="KE"),
+        row(
+            programme_id="M-1",
+            email="taken@example.org",
+            given_name="Amani",
+            family_name="Kept",
+            country="KE",
+        ),
+    )
+    report = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert report.created == 0
+    assert [line for line, _r in report.rejected] == [3]  # both rows are the kept profile
+    assert "same profile as line 2" in report.rejected[0][1]
+    await kept.refresh_from_db()
+    await merged.refresh_from_db()
+    assert kept.family_name == "Renamed" and merged.family_name != "Renamed"
+    # A value another profile holds is not applied, and the report says so.
+    data = csv_bytes(
+        HEADER,
+        row(
+            programme_id="M-1",
+            email="taken@example.org",
+            given_name="Amani",
+            family_name="Kept",
+            country="KE",
+        ),
+    )
+    report = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert report.updated == 1 and report.conflicts == [
+        (2, "email not changed: another profile has it.")
+    ]
+    await kept.refresh_from_db()
+    assert kept.email == "kept@example.org" and kept.family_name == "Kept"
+    assert (await Alumnus.get(id=other.id)).email == "taken@example.org"
+
+
+async def test_utf16_tab_separated_as_excel_saves_unicode_text(countries, staff, settings):
+    text = "programme_id\tgiven_name\tfamily_name\tcountry\r\nT-1\tОлександр\tКоваленко\tUA\r\n"
+    report = await run_import(
+        b"\xff\xfe" + text.encode("utf-16-le"), actor=staff, settings=settings, dry_run=False
+    )
+    assert (report.created, report.rejected) == (1, [])
+    assert (await Alumnus.get(programme_id="T-1")).given_name == "Олександр"
+
+
+async def test_a_resumed_job_counts_as_one_import(countries, staff, settings, monkeypatch):
+    from engage.alumni import importer
+
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 2)
+    data = csv_bytes(
+        HEADER,
+        *[
+            row(programme_id=f"J-{i}", given_name="A", family_name=f"B{i}", country="KE")
+            for i in range(5)
+        ],
+        row(programme_id="J-bad", given_name="A", family_name="B", country="??"),
+    )
+    prepared = await importer.prepare_import(data, actor=staff, settings=settings, filename="j.csv")
+
+    def stop_after_two_chunks(done: int, total: int) -> None:
+        if done == 4:
+            raise KeyboardInterrupt  # as if the process stopped here
+
+    with pytest.raises(KeyboardInterrupt):
+        await importer.apply_import(prepared, progress=stop_after_two_chunks)
+    job = await ImportJob.get(id=prepared.job_id)
+    assert (job.status, job.next_row, job.created) == (ImportStatus.RUNNING, 4, 4)
+    report = await run_import(data, actor=staff, settings=settings, dry_run=False)
+    assert report.job_id == job.id and report.resumed_from == 4
+    assert (report.created, [line for line, _r in report.rejected]) == (5, [7])
+    assert await ImportJob.all().count() == 1 and await Alumnus.all().count() == 5
