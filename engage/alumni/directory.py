@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from tortoise.functions import Coalesce
 from tortoise.queryset import QuerySet
 
-from engage.accounts.actor import Actor
+from engage.accounts.actor import Actor, require_role
 from engage.accounts.models import Role
 from engage.alumni.audience import AudienceFilter, audience_query, check_filter
-from engage.alumni.models import Alumnus, CareerEntry, TrainingRecord
+from engage.alumni.models import Alumnus, CareerEntry, Course, TrainingRecord
 from engage.alumni.profiles import Audience, ProfileView
 from engage.errors import InvalidInput
 from engage.i18n import _
+from engage.places.models import Country, Embassy
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -129,6 +130,42 @@ async def search_directory(
         sort=sort,
         filter=flt,
         class_years=await _class_years([a.id for a in items]),
+    )
+
+
+@dataclass(frozen=True)
+class DirectoryChoices:
+    """What the directory's filter form offers the actor."""
+
+    #: Countries in the actor's scope, by name.
+    countries: list[Country]
+    #: UN M49 regions and sub-regions of those countries, by name.
+    regions: list[str]
+    #: Embassies the actor may filter by (attachés: their own), by code.
+    embassies: list[Embassy]
+    courses: list[Course]
+    schools: list[str]
+    #: Equipment tags of the catalogue, by name.
+    tags: list[str]
+
+
+async def directory_choices(*, actor: Actor) -> DirectoryChoices:
+    """The options of the filter form, in three queries."""
+    require_role(actor, Role.ATTACHE)
+    countries = Country.all()
+    embassies = Embassy.all()
+    if actor.country_codes is not None:
+        countries = countries.filter(code__in=sorted(actor.country_codes) or [""])
+        embassies = embassies.filter(id__in=sorted(actor.embassy_ids) or [0])
+    scoped = await countries.order_by("name")
+    courses = await Course.all().order_by("title", "school", "id")
+    return DirectoryChoices(
+        countries=scoped,
+        regions=sorted({r for c in scoped for r in (c.region, c.continent) if r}),
+        embassies=await embassies.order_by("code"),
+        courses=courses,
+        schools=sorted({c.school for c in courses}, key=str.casefold),
+        tags=sorted({t for c in courses for t in (c.tags or [])}, key=str.casefold),
     )
 
 

@@ -4,6 +4,7 @@ from engage.api import alumni as _alumni  # noqa: F401  (registers its endpoints
 from engage.api import me as _me  # noqa: F401
 from engage.api import meta as _meta  # noqa: F401
 from engage.api import places as _places  # noqa: F401
+from engage.api import segments as _segments  # noqa: F401
 from engage.api.endpoint import api_routes, endpoints, openapi_document
 
 __all__ = ["api_routes", "endpoints", "openapi_document"]

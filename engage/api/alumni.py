@@ -2,6 +2,11 @@
 
 ::
 
+    GET    /api/v1/alumni                           the directory: attachés (their countries),
+                                                    staff; the audience filter's fields as
+                                                    query parameters, ``page``, ``page_size``,
+                                                    ``sort`` -> {"items", "total", "page",
+                                                    "page_size", "pages"}
     GET    /api/v1/alumni/{id}                      the person (own, ``me``), attachés
                                                     (their countries), staff
     PATCH  /api/v1/alumni/{id}                      only the fields sent change; who may
@@ -25,12 +30,21 @@ itself) are ``null``.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 
 from engage.accounts.actor import Actor
 from engage.alumni import career, profiles, training
+from engage.alumni.audience import AudienceFilter, parse_filter
+from engage.alumni.directory import (
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    directory_views,
+    search_directory,
+)
 from engage.alumni.models import AlumnusStatus, CareerSource, Course, CourseCategory, Service
 from engage.api.endpoint import endpoint
 from engage.errors import NotFound, Unauthenticated
@@ -176,6 +190,28 @@ class AlumnusOut(BaseModel):
     career: list[CareerOut] = Field(description="Newest first.")
 
 
+class AlumniQuery(AudienceFilter):
+    """The directory: the audience filter's fields, and which page in which order."""
+
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    sort: Literal[
+        "name", "-name", "country", "-country", "grade", "-grade", "updated", "-updated"
+    ] = Field(
+        default="name",
+        description="name (family, given), country (its name), grade (unknown lowest), "
+        "updated; a leading - reverses.",
+    )
+
+
+class AlumniPage(BaseModel):
+    items: list[AlumnusOut]
+    total: int = Field(description="Everyone the filter selects, not only this page.")
+    page: int
+    page_size: int
+    pages: int
+
+
 class AlumnusIn(BaseModel):
     """A new profile (confirmed). ``rank`` records the first career entry, dated today.
 
@@ -251,6 +287,33 @@ async def _actor(request: Request) -> Actor:
 
 def _out(view: profiles.ProfileView) -> AlumnusOut:
     return AlumnusOut.model_validate(profiles.profile_data(view))
+
+
+@endpoint(
+    "GET",
+    "/alumni",
+    response=AlumniPage,
+    query=AlumniQuery,
+    tag="alumni",
+    access=Access.ATTACHE,
+    errors=(404,),
+)
+async def list_alumni(request: Request, query: AlumniQuery) -> AlumniPage:
+    """The directory: people the filter selects in your scope, a page at a time."""
+    actor = await _actor(request)
+    # Parsed again for what a mapping cannot hold: a repeated ``country`` parameter.
+    flt = parse_filter(request.query_params)
+    listing = await search_directory(
+        flt, actor=actor, page=query.page, page_size=query.page_size, sort=query.sort
+    )
+    views = await directory_views(listing, actor=actor)
+    return AlumniPage(
+        items=[_out(view) for view in views],
+        total=listing.total,
+        page=listing.page,
+        page_size=listing.page_size,
+        pages=listing.pages,
+    )
 
 
 @endpoint(

@@ -4,7 +4,7 @@ catalogue.
 ::
 
     /profile                          the signed-in person's profile; edit and career update
-    /alumni                           profiles in the caller's scope (a simple list)
+    /alumni                           the directory: engage.web.directory
     /alumni/new                       staff add a profile
     /alumni/{id}                      person, training, career timeline, and staff forms
     /admin/courses                    the course catalogue (staff)
@@ -227,21 +227,6 @@ async def own_career_delete(request: Request) -> Response:
 
 
 # --- Profiles for attachés and staff ----------------------------------------------------
-
-
-@page("/alumni", access=Access.ATTACHE, name="alumni")
-async def alumni_list(request: Request) -> Response:
-    people = await profiles.list_alumni(actor=await _actor(request))
-    return render(
-        request,
-        "alumni/list.html",
-        {
-            "people": people,
-            "saved": _saved(request),
-            "display_name": profiles.display_name,
-            **_labels(),
-        },
-    )
 
 
 @page("/alumni/new", access=Access.STAFF, methods=["GET", "POST"], name="alumnus_new")

@@ -6,6 +6,7 @@ from engage.web import (  # noqa: F401
     alumni,
     audit_log,
     auth_pages,
+    directory,
     health,
     imports,
     mailbox,

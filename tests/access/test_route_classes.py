@@ -65,6 +65,18 @@ EXPECTED = {
     ("POST", "/admin/import/confirm"): Access.STAFF,
     ("GET", "/admin/import/jobs/{id}"): Access.STAFF,
     ("POST", "/admin/import/jobs/{id}/resume"): Access.STAFF,
+    # The directory, its export and segments: attachés within their scope, and staff.
+    ("GET", "/alumni"): Access.ATTACHE,
+    ("GET", "/alumni/export.csv"): Access.ATTACHE,
+    ("GET", "/segments"): Access.ATTACHE,
+    ("POST", "/segments"): Access.ATTACHE,
+    ("GET", "/segments/{id}"): Access.ATTACHE,
+    ("POST", "/segments/{id}"): Access.ATTACHE,
+    ("POST", "/segments/{id}/delete"): Access.ATTACHE,
+    ("GET", "/api/v1/alumni"): Access.ATTACHE,
+    ("GET", "/api/v1/segments"): Access.ATTACHE,
+    ("POST", "/api/v1/segments"): Access.ATTACHE,
+    ("GET", "/api/v1/segments/{id}/count"): Access.ATTACHE,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
