@@ -41,7 +41,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pypika_tortoise.terms import Function as SQLFunction
 from pypika_tortoise.terms import Term
 from tortoise.expressions import Q, Subquery
@@ -97,6 +105,13 @@ LAST_CLASS_YEAR = 2100
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+#: Messages of the two range checks (the API shows them; forms translate them).
+_BELOW_LOWEST = "the highest grade is below the lowest"
+_BEFORE_FIRST = "the last class year is before the first"
+_RANGE_ERRORS = {
+    _BELOW_LOWEST: N_("The highest grade must not be below the lowest."),
+    _BEFORE_FIRST: N_("The last class year must not be before the first."),
+}
 #: What each field expects, said to people (a form, the API's ``fields``).
 _EXPECTED = {
     "q": N_("At most 200 characters."),
@@ -240,21 +255,21 @@ class AudienceFilter(BaseModel):
             return grade
         return value
 
-    @model_validator(mode="after")
-    def _ranges(self) -> AudienceFilter:
-        if (
-            self.grade_min
-            and self.grade_max
-            and GRADE_LEVEL[self.grade_min] > GRADE_LEVEL[self.grade_max]
-        ):
-            raise ValueError("grade_max: the highest grade is below the lowest")
-        if (
-            self.class_year_min is not None
-            and self.class_year_max is not None
-            and self.class_year_min > self.class_year_max
-        ):
-            raise ValueError("class_year_max: the last class year is before the first")
-        return self
+    @field_validator("grade_max")
+    @classmethod
+    def _grade_range(cls, value: str | None, info: ValidationInfo) -> str | None:
+        low = info.data.get("grade_min")
+        if value and low and GRADE_LEVEL[low] > GRADE_LEVEL[value]:
+            raise ValueError(_BELOW_LOWEST)
+        return value
+
+    @field_validator("class_year_max")
+    @classmethod
+    def _year_range(cls, value: int | None, info: ValidationInfo) -> int | None:
+        first = info.data.get("class_year_min")
+        if value is not None and first is not None and first > value:
+            raise ValueError(_BEFORE_FIRST)
+        return value
 
     # --- Forms of the filter ------------------------------------------------------------
 
@@ -328,17 +343,14 @@ def filter_errors(exc: ValidationError) -> dict[str, str]:
     """Each bad field of ``exc`` with what it expects, translated."""
     fields: dict[str, str] = {}
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else ""
-        if not name:  # a rule across fields: its message starts with the field
-            name = str(error.get("msg", "")).removeprefix("Value error, ").split(":")[0]
-        if name in _EXPECTED:
+        name = str(error["loc"][0]) if error["loc"] else "filter"
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        if message in _RANGE_ERRORS:
+            fields.setdefault(name, _(_RANGE_ERRORS[message]))
+        elif name in _EXPECTED:
             fields.setdefault(name, _(_EXPECTED[name]))
         else:
-            fields.setdefault(name or "filter", _("Unknown field."))
-    if "grade_max" in fields and "grade_min" not in fields:
-        fields["grade_max"] = _("The highest grade must not be below the lowest.")
-    if "class_year_max" in fields and "class_year_min" not in fields:
-        fields["class_year_max"] = _("The last class year must not be before the first.")
+            fields.setdefault(name, _("Unknown field."))
     return fields
 
 
