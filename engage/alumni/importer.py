@@ -297,13 +297,19 @@ def _check_actor(actor: Actor | None) -> None:
 async def _parse(
     data: bytes, settings: Settings
 ) -> tuple[ParsedFile, list[ImportRow | RowRejection]]:
-    parsed = read_csv(data)
     checker = RowChecker(
         country_codes=await country_names(),
         funding_types=settings.programme.funding_types,
         today=utcnow().date(),
     )
-    return parsed, check_rows(parsed.rows, checker)
+
+    def work() -> tuple[ParsedFile, list[ImportRow | RowRejection]]:
+        parsed = read_csv(data)
+        return parsed, check_rows(parsed.rows, checker)
+
+    # Reading and checking a large file takes a while: not on the event loop, which
+    # goes on serving requests meanwhile.
+    return await asyncio.to_thread(work)
 
 
 async def country_names() -> dict[str, str]:
