@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import Q
 
 from engage.accounts.models import User
 from engage.accounts.users import email_key
@@ -183,12 +182,20 @@ def _service(row: ImportRow, alumnus: Alumnus | None = None) -> Service:
     return Service(alumnus.service) if alumnus is not None else Service.OTHER
 
 
-def _by_keys(programme_ids: list[str], keys: list[str]) -> Q | None:
-    """Profiles with any of these programme IDs or email keys (None: no key at all)."""
-    query = Q(programme_id__in=programme_ids) if programme_ids else None
-    if keys:
-        query = query | Q(email_key__in=keys) if query is not None else Q(email_key__in=keys)
-    return query
+async def _by_keys(
+    programme_ids: list[str], keys: list[str], conn: BaseDBAsyncClient | None
+) -> list[Alumnus]:
+    """Profiles with any of these programme IDs or email keys.
+
+    Two queries, each on its unique index: PostgreSQL plans ``a IN (...) OR b IN
+    (...)`` with bound parameters as a scan of the whole table.
+    """
+    found: dict[int, Alumnus] = {}
+    for name, values in (("programme_id__in", programme_ids), ("email_key__in", keys)):
+        if values:
+            for alumnus in await Alumnus.filter(**{name: values}).using_db(conn):
+                found.setdefault(alumnus.id, alumnus)
+    return list(found.values())
 
 
 async def _match(
@@ -196,10 +203,11 @@ async def _match(
 ) -> tuple[dict[int, Alumnus], dict[str, int]]:
     """The profile each row matches (by line), conflicts and erased ones rejected; and
     which profile holds each of the rows' emails ("email:<key>") and programme IDs."""
-    query = _by_keys(
-        [r.programme_id for r in rows if r.programme_id], [r.email_key for r in rows if r.email_key]
+    found = await _by_keys(
+        [r.programme_id for r in rows if r.programme_id],
+        [r.email_key for r in rows if r.email_key],
+        conn,
     )
-    found: list[Alumnus] = [] if query is None else await Alumnus.filter(query).using_db(conn)
     by_programme_id = {a.programme_id: a for a in found if a.programme_id}
     by_email = {a.email_key: a for a in found if a.email_key}
     holders = {f"programme_id:{k}": a.id for k, a in by_programme_id.items()}
@@ -450,17 +458,21 @@ async def _create(rows: list[ImportRow], run: ImportRun, conn: BaseDBAsyncClient
         profiles.append(profile)
     await Alumnus.bulk_create(profiles, using_db=conn)
     # Bulk inserts do not return ids: read them back by the unique keys.
-    programme_ids = [r.programme_id for r in rows if r.programme_id]
-    keys = [r.email_key for r in rows if r.email_key]
     ids: dict[str, int] = {}
-    query = _by_keys(programme_ids, keys)
-    assert query is not None  # every row has a programme ID or an email
-    for pk, programme_id, key in (
-        await Alumnus.filter(query).using_db(conn).values_list("id", "programme_id", "email_key")
-    ):
-        if programme_id:
+    programme_ids = [r.programme_id for r in rows if r.programme_id]
+    if programme_ids:
+        for pk, programme_id in (
+            await Alumnus.filter(programme_id__in=programme_ids)
+            .using_db(conn)
+            .values_list("id", "programme_id")
+        ):
             ids[f"p:{programme_id}"] = pk
-        if key:
+    # Rows without a programme ID are found by their email (unique too).
+    keys = [r.email_key for r in rows if not r.programme_id and r.email_key]
+    if keys:
+        for pk, key in (
+            await Alumnus.filter(email_key__in=keys).using_db(conn).values_list("id", "email_key")
+        ):
             ids[f"e:{key}"] = pk
     training: list[TrainingRecord] = []
     career: list[CareerEntry] = []
