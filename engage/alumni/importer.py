@@ -34,7 +34,8 @@ is updated, never doubled). **Rank**: a staff-verified career entry (once per ra
 and date), graded from the rank tables; a rank no table knows joins the mapping
 queue at ``/admin/ranks`` and the row is still imported.
 
-**Chunks and resuming.** Rows are applied :data:`CHUNK_ROWS` at a time, each chunk
+**Chunks and resuming.** Rows are applied :data:`CHUNK_ROWS` at a time (fewer when
+a chunk takes longer than :data:`CHUNK_SECONDS`, as updates do), each chunk
 in one transaction together with the job's checkpoint (``ImportJob.next_row`` and
 the counts), claimed with a conditional update so two runs of one job never apply
 a chunk twice. A crash leaves every chunk applied or not; importing the same file
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,9 +85,13 @@ __all__ = [
     "run_import",
 ]
 
-#: Rows per transaction: on SQLite a chunk of new profiles takes a few tens of
-#: milliseconds, so no request waits long for the write lock.
+#: Rows per transaction at most: on SQLite a chunk of new profiles takes a few tens
+#: of milliseconds, so no request waits long for the write lock.
 CHUNK_ROWS = 200
+#: Chunks are made smaller when they take longer than this (rows that update
+#: profiles cost more than new ones), down to MIN_CHUNK_ROWS.
+CHUNK_SECONDS = 0.15
+MIN_CHUNK_ROWS = 20
 AUDIT_ACTION = "alumni.import"
 
 #: ``progress(rows_done, total_rows)``, called after each chunk.
@@ -216,9 +222,11 @@ async def apply_import(
     if progress is not None:
         progress(job.next_row, len(rows))
     position = job.next_row
+    size = MIN_CHUNK_ROWS  # grows to CHUNK_ROWS after the first chunk when rows are quick
     try:
         while position < len(rows):
-            end = min(position + CHUNK_ROWS, len(rows))
+            end = min(position + size, len(rows))
+            started = time.perf_counter()
             async with in_transaction() as conn:
                 claimed = (
                     await ImportJob.filter(
@@ -246,6 +254,7 @@ async def apply_import(
                 )
             position = end
             report.rows_done = end
+            size = _next_size(size, time.perf_counter() - started)
             if progress is not None:
                 progress(end, len(rows))
             # Let other requests in between chunks (one writer on SQLite).
@@ -273,6 +282,12 @@ async def apply_import(
     final = job_report(await ImportJob.get(id=job.id))
     final.resumed_from = report.resumed_from
     return final
+
+
+def _next_size(size: int, elapsed: float) -> int:
+    """The next chunk's rows: as many as fit in CHUNK_SECONDS at this chunk's pace."""
+    fitting = int(size * CHUNK_SECONDS / max(elapsed, 0.001))
+    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, fitting))
 
 
 async def _fail(job_id: int, exc: BaseException) -> None:
