@@ -222,7 +222,8 @@ async def apply_import(
     if progress is not None:
         progress(job.next_row, len(rows))
     position = job.next_row
-    size = MIN_CHUNK_ROWS  # grows to CHUNK_ROWS after the first chunk when rows are quick
+    # Small at first; grows to CHUNK_ROWS after the first chunk when rows are quick.
+    size = min(MIN_CHUNK_ROWS, CHUNK_ROWS)
     try:
         while position < len(rows):
             end = min(position + size, len(rows))
@@ -287,7 +288,7 @@ async def apply_import(
 def _next_size(size: int, elapsed: float) -> int:
     """The next chunk's rows: as many as fit in CHUNK_SECONDS at this chunk's pace."""
     fitting = int(size * CHUNK_SECONDS / max(elapsed, 0.001))
-    return max(MIN_CHUNK_ROWS, min(CHUNK_ROWS, fitting))
+    return max(min(MIN_CHUNK_ROWS, CHUNK_ROWS), min(CHUNK_ROWS, fitting))
 
 
 async def _fail(job_id: int, exc: BaseException) -> None:
