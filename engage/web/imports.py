@@ -95,7 +95,8 @@ async def import_start(request: Request) -> Response:
         form.errors["file"] = _("Choose a CSV file.")
         return await _start_page(request, form, status=422)
     data = await upload.read(MAX_FILE_BYTES + 1)
-    filename = upload.filename[:255]
+    # Some browsers send the whole path: keep the file's own name.
+    filename = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:255]
     try:
         report = await preview_import(data, actor=actor, settings=settings, filename=filename)
     except ImportFileError as exc:
