@@ -155,7 +155,9 @@ class TrainingRecord(Model):
 
     class Meta:
         table = "alumni_training"
-        indexes = (("class_year",),)
+        # Foreign keys get no index of their own: the directory filters by person and
+        # by course, and must stay flat from 10,000 to 100,000 alumni.
+        indexes = (("class_year",), ("alumnus_id", "class_year"), ("course_id", "alumnus_id"))
 
 
 class CareerEntry(Model):
@@ -181,6 +183,7 @@ class CareerEntry(Model):
 
     class Meta:
         table = "alumni_career"
+        indexes = (("alumnus_id", "effective_date"),)
 
 
 class RankMapping(Model):
