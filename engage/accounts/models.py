@@ -90,6 +90,7 @@ class Session(Model):
 
     class Meta:
         table = "accounts_session"
+        indexes = (("user_id", "last_seen_at"),)
 
 
 class ApiToken(Model):
@@ -155,4 +156,4 @@ class AuditEvent(Model):
 
     class Meta:
         table = "accounts_audit_event"
-        indexes = (("target_type", "target_id"),)
+        indexes = (("target_type", "target_id"), ("actor_id", "at"), ("at",))

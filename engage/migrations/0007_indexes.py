@@ -9,8 +9,20 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.AddIndex(
+            model_name='AuditEvent',
+            index=Index(fields=['actor_id', 'at']),
+        ),
+        ops.AddIndex(
+            model_name='AuditEvent',
+            index=Index(fields=['at']),
+        ),
+        ops.AddIndex(
             model_name='CareerEntry',
             index=Index(fields=['alumnus_id', 'effective_date']),
+        ),
+        ops.AddIndex(
+            model_name='Session',
+            index=Index(fields=['user_id', 'last_seen_at']),
         ),
         ops.AddIndex(
             model_name='TrainingRecord',
