@@ -4,9 +4,10 @@
 
     GET    /api/v1/alumni                           the directory: attachés (their countries),
                                                     staff; the audience filter's fields as
-                                                    query parameters, ``page``, ``page_size``,
-                                                    ``sort`` -> {"items", "total", "page",
-                                                    "page_size", "pages"}
+                                                    query parameters (or ``segment``),
+                                                    ``page``, ``page_size``, ``sort`` ->
+                                                    {"items", "total", "page", "page_size",
+                                                    "pages"}
     GET    /api/v1/alumni/{id}                      the person (own, ``me``), attachés
                                                     (their countries), staff
     PATCH  /api/v1/alumni/{id}                      only the fields sent change; who may
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 
 from engage.accounts.actor import Actor
-from engage.alumni import career, profiles, training
+from engage.alumni import career, profiles, segments, training
 from engage.alumni.audience import AudienceFilter, parse_filter
 from engage.alumni.directory import (
     MAX_PAGE,
@@ -47,7 +48,7 @@ from engage.alumni.directory import (
 )
 from engage.alumni.models import AlumnusStatus, CareerSource, Course, CourseCategory, Service
 from engage.api.endpoint import endpoint
-from engage.errors import NotFound, Unauthenticated
+from engage.errors import InvalidInput, NotFound, Unauthenticated
 from engage.i18n import _
 from engage.web.identity import client_ip, identify
 from engage.web.routing import Access
@@ -193,6 +194,13 @@ class AlumnusOut(BaseModel):
 class AlumniQuery(AudienceFilter):
     """The directory: the audience filter's fields, and which page in which order."""
 
+    segment: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="A saved segment (GET /api/v1/segments): its filter, instead of the "
+        "filter parameters.",
+    )
     page: int = Field(default=1, ge=1, le=MAX_PAGE)
     page_size: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     sort: Literal[
@@ -303,6 +311,13 @@ async def list_alumni(request: Request, query: AlumniQuery) -> AlumniPage:
     actor = await _actor(request)
     # Parsed again for what a mapping cannot hold: a repeated ``country`` parameter.
     flt = parse_filter(request.query_params)
+    if query.segment is not None:
+        if flt.active:
+            raise InvalidInput(
+                _("Give a segment or filters, not both."),
+                fields={"segment": _("Give a segment or filters, not both.")},
+            )
+        flt = segments.segment_filter(await segments.get_segment(query.segment, actor=actor))
     listing = await search_directory(
         flt, actor=actor, page=query.page, page_size=query.page_size, sort=query.sort
     )

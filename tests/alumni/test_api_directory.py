@@ -175,7 +175,12 @@ async def test_segments_api(client, make_user, sign_in, people):
         "/api/v1/segments", json={"name": "Theirs", "filters": {"embassy": "KLA"}}
     )
     assert elsewhere.status_code == 404
+    opened = await client.get("/api/v1/alumni", params={"segment": sid})
+    assert opened.status_code == 200 and opened.json()["total"] == 4
+    both = await client.get("/api/v1/alumni", params={"segment": sid, "q": "x"})
+    assert both.status_code == 422 and "segment" in both.json()["error"]["fields"]
     assert (await client.delete(f"/api/v1/segments/{sid}")).status_code == 204
+    assert (await client.get("/api/v1/alumni", params={"segment": sid})).status_code == 404
     assert (await client.get(f"/api/v1/segments/{sid}")).status_code == 404
 
 
