@@ -232,7 +232,7 @@ class SearchToken(Model):
 
     class Meta:
         table = "alumni_search_token"
-        indexes = (("token", "alumnus_id"),)
+        indexes = (("token", "alumnus_id"), ("alumnus_id",))
 
 
 class Segment(Model):

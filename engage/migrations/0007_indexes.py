@@ -21,6 +21,10 @@ class Migration(migrations.Migration):
             index=Index(fields=['alumnus_id', 'effective_date']),
         ),
         ops.AddIndex(
+            model_name='SearchToken',
+            index=Index(fields=['alumnus_id']),
+        ),
+        ops.AddIndex(
             model_name='Session',
             index=Index(fields=['user_id', 'last_seen_at']),
         ),
