@@ -19,7 +19,10 @@ from engage.accounts.actor import load_actor
 from engage.accounts.mfa import enrol_with_secret
 from engage.accounts.models import Role, User
 from engage.accounts.users import create_user, find_user
+from engage.alumni.audience import AudienceFilter
+from engage.alumni.models import Segment
 from engage.alumni.rights import is_erased
+from engage.alumni.segments import create_segment
 from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
 from engage.clock import utcnow
 from engage.mail import outbox
@@ -138,9 +141,32 @@ async def load_demo(settings: Settings) -> list[str]:
     admin = await find_user(DEMO_ACCOUNTS[0].email)
     assert admin is not None
     alumni = await load_demo_alumni(settings, claimed=DEMO_CLAIMS, admin=admin)
+    await _segments()
     return _summary(
         settings, emails=emails, users=users_added, embassies=embassies_added, alumni=alumni
     )
+
+
+#: Saved audiences to show the directory's segments: (owner email, name, filter).
+DEMO_SEGMENTS = (
+    ("staff@engage.example", "Senior officers (OF-5 and above)", {"grade_min": "OF-5"}),
+    (
+        "attache.nairobi@engage.example",
+        "Kenyan graduates, classes of 2015 to 2024",
+        {"country": ["KE"], "class_year_min": 2015, "class_year_max": 2024},
+    ),
+)
+
+
+async def _segments() -> None:
+    """A staff segment and an attaché's (idempotent: skipped when the name exists)."""
+    for owner_email, name, filters in DEMO_SEGMENTS:
+        owner = await find_user(owner_email)
+        if owner is None or await Segment.exists(name=name):
+            continue
+        await create_segment(
+            name, AudienceFilter.model_validate(filters), actor=await load_actor(owner)
+        )
 
 
 async def _accounts(settings: Settings, *, attaches: bool) -> int:
