@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engage import db
+from engage.alumni.names import ensure_search_tokens
 from engage.api import api_routes, openapi_document
 from engage.errors import EngageError
 from engage.places.seed import seed_countries
@@ -54,6 +55,7 @@ def create_app(
             elif pending := await db.pending_migrations(ctx):
                 raise db.PendingMigrations(pending)
             await seed_countries()
+            await ensure_search_tokens()
             async with mail_service(settings, run_worker=run_worker, hold_lock=hold_lock) as mail:
                 app.state.mail = mail
                 yield

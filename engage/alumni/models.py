@@ -119,7 +119,14 @@ class Alumnus(Model):
 
     class Meta:
         table = "alumni_alumnus"
-        indexes = (("country_id", "status"), ("vetting",), ("grade_level",))
+        indexes = (
+            ("country_id", "status"),
+            ("vetting",),
+            ("grade_level",),
+            # The directory's name sort and the export's chunked reads; "updated" sort.
+            ("family_name", "given_name", "id"),
+            ("updated_at", "id"),
+        )
 
     def __str__(self) -> str:
         return f"{self.given_name} {self.family_name}"

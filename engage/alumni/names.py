@@ -28,6 +28,7 @@ import unicodedata
 
 from anyascii import anyascii
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Subquery
 
 from engage.alumni.models import Alumnus, SearchToken
 
@@ -158,4 +159,16 @@ async def rebuild_search_tokens(*, using_db: BaseDBAsyncClient | None = None) ->
     )
     await SearchToken.all().using_db(using_db).delete()
     await refresh_search_tokens(list(ids), using_db=using_db)
+    return len(ids)
+
+
+async def ensure_search_tokens() -> int:
+    """Index profiles that have no tokens yet (a database from before name search, or
+    filled by raw SQL); cheap when every profile is indexed. Runs at migrate and start."""
+    unindexed = Alumnus.filter(merged_into_id=None, erased_at=None).exclude(
+        id__in=Subquery(SearchToken.all().values("alumnus_id"))
+    )
+    ids = await unindexed.values_list("id", flat=True)
+    for start in range(0, len(ids), 500):
+        await refresh_search_tokens(list(ids[start : start + 500]))
     return len(ids)

@@ -8,6 +8,7 @@ import signal
 import sys
 
 from engage import db
+from engage.alumni.names import ensure_search_tokens
 from engage.logs import configure_logging
 from engage.mail import outbox
 from engage.mail.models import Category, Status
@@ -70,7 +71,10 @@ async def migrate(args: argparse.Namespace) -> int:
     async with db.database(settings) as ctx:
         applied = await db.apply_migrations(ctx, progress=lambda n: _say(f"applied {n}"))
         added = await seed_countries()
+        indexed = await ensure_search_tokens()
     _say(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
+    if indexed:
+        _say(f"{indexed} profiles indexed for name search")
     if added:
         _say(f"{added} countries added")
     return 0
