@@ -36,7 +36,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 
-from engage.accounts.actor import Actor
 from engage.alumni import career, profiles, segments, training
 from engage.alumni.audience import AudienceFilter, parse_filter
 from engage.alumni.directory import (
@@ -48,9 +47,10 @@ from engage.alumni.directory import (
 )
 from engage.alumni.models import AlumnusStatus, CareerSource, Course, CourseCategory, Service
 from engage.api.endpoint import endpoint
-from engage.errors import InvalidInput, NotFound, Unauthenticated
+from engage.errors import InvalidInput, NotFound
 from engage.i18n import _
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
 
 # --- Models -----------------------------------------------------------------------------
@@ -284,13 +284,6 @@ class AlumnusChanges(BaseModel):
 
 
 # --- Endpoints --------------------------------------------------------------------------
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already answered 401
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 def _out(view: profiles.ProfileView) -> AlumnusOut:

@@ -16,13 +16,11 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 
-from engage.accounts.actor import Actor
 from engage.api.endpoint import endpoint
-from engage.errors import Unauthenticated
-from engage.i18n import _
 from engage.places import services
 from engage.places.models import Country, ProgrammeStatus
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
 
 
@@ -120,13 +118,6 @@ class EmbassyChanges(BaseModel):
     accredited: list[str] | None = Field(
         default=None, description="Replaces the list; the home country is always included."
     )
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already answered 401
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 @endpoint(

@@ -19,14 +19,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 
-from engage.accounts.actor import Actor
 from engage.alumni import segments
 from engage.alumni.audience import AudienceFilter
 from engage.alumni.models import Segment
 from engage.api.endpoint import endpoint
-from engage.errors import Unauthenticated
-from engage.i18n import _
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
 
 
@@ -83,13 +81,6 @@ class SegmentChanges(BaseModel):
 class SegmentCount(BaseModel):
     id: int
     count: int = Field(description="People in the segment, within your scope, now.")
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already answered 401
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 @endpoint("GET", "/segments", response=SegmentList, tag="segments", access=Access.ATTACHE)

@@ -25,13 +25,14 @@ from engage.accounts.actor import Actor
 from engage.accounts.profile import LANGUAGES
 from engage.alumni import career, profiles, training
 from engage.alumni.models import AlumnusStatus, CareerSource, CourseCategory, Service
-from engage.errors import Conflict, InvalidInput, PermissionDenied, Unauthenticated
+from engage.errors import Conflict, InvalidInput, PermissionDenied
 from engage.i18n import N_, _
 from engage.places.services import list_countries
 from engage.places.timezones import zone_groups
 from engage.web.failures import form_failure
 from engage.web.forms import Form, read_form
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, page
 from engage.web.templating import render
 
@@ -88,13 +89,6 @@ NEW_FIELDS = (*EDIT_FIELDS, "rank")
 CAREER_FIELDS = ("rank", "position", "effective_date")
 TRAINING_FIELDS = ("course_id", "start_date", "end_date", "class_year", "funding_type", "graduated")
 COURSE_FIELDS = ("title", "school", "category", "tags")
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 def _saved(request: Request) -> str:

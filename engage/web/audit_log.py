@@ -13,10 +13,9 @@ from engage.accounts.audit_log import (
     list_audit_events,
     parse_filters,
 )
-from engage.errors import InvalidInput, Unauthenticated
-from engage.i18n import _
+from engage.errors import InvalidInput
 from engage.web.forms import Form
-from engage.web.identity import identify
+from engage.web.identity import current_actor
 from engage.web.routing import Access, page
 from engage.web.templating import render
 
@@ -28,9 +27,7 @@ def _page_number(request: Request) -> int:
 
 @page("/admin/audit", access=Access.STAFF, name="audit_log")
 async def audit_log(request: Request) -> Response:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
+    actor = await current_actor(request)
     params = {name: request.query_params.get(name, "") for name in FILTER_FIELDS}
     form = Form(values={name: value.strip() for name, value in params.items()})
     status = 200
@@ -42,7 +39,7 @@ async def audit_log(request: Request) -> Response:
         listing = AuditPage(rows=[], total=0, page=1, pages=1, filters=AuditFilters())
         status = exc.status_code
     else:
-        listing = await list_audit_events(filters, actor=identity.actor, page=_page_number(request))
+        listing = await list_audit_events(filters, actor=actor, page=_page_number(request))
     return render(
         request, "admin/audit.html", {"form": form, "listing": listing}, status_code=status
     )

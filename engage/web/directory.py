@@ -38,12 +38,13 @@ from engage.alumni.export import export_alumni
 from engage.alumni.grades import GRADES
 from engage.alumni.models import Segment, Vetting
 from engage.alumni.profiles import display_name
-from engage.errors import Conflict, InvalidInput, Unauthenticated
+from engage.errors import Conflict, InvalidInput
 from engage.i18n import N_, _
 from engage.web.alumni import CATEGORIES, SERVICES, STATUSES
 from engage.web.failures import form_failure
 from engage.web.forms import Form, read_form
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
@@ -85,13 +86,6 @@ SEGMENTS_SAVED = {
     "renamed": N_("The segment was renamed."),
     "deleted": N_("The segment was deleted."),
 }
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 def _saved(request: Request, messages: dict[str, str] = SAVED) -> str:

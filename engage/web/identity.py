@@ -15,6 +15,8 @@ from engage.accounts.api_tokens import authenticate_token
 from engage.accounts.models import Session
 from engage.accounts.sessions import load_session
 from engage.clock import utcnow
+from engage.errors import Unauthenticated
+from engage.i18n import _
 from engage.settings import Settings
 
 
@@ -139,3 +141,12 @@ async def identify(request: Request) -> Identity:
                 identity = Identity(actor=await load_actor(session.user), session=session)
     request.state.identity = identity
     return identity
+
+
+async def current_actor(request: Request) -> Actor:
+    """The signed-in actor of a route whose guard already demanded one (its class is
+    above ``public``): raises Unauthenticated only if a route was misclassified."""
+    identity = await identify(request)
+    if identity.actor is None:
+        raise Unauthenticated(_("Sign in first."))
+    return identity.actor

@@ -24,7 +24,6 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engage.accounts.actor import Actor
 from engage.alumni.csv_format import COLUMNS, MAX_FILE_BYTES, ImportFileError, template_csv
 from engage.alumni.import_jobs import (
     get_import_job,
@@ -41,11 +40,11 @@ from engage.alumni.importer import (
     preview_import,
 )
 from engage.alumni.models import ImportStatus
-from engage.errors import InvalidInput, Unauthenticated
+from engage.errors import InvalidInput
 from engage.i18n import _
 from engage.web.failures import path_id
 from engage.web.forms import Form
-from engage.web.identity import identify
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
@@ -59,13 +58,6 @@ REFRESH_SECONDS = 2
 SHOWN_REJECTIONS = 1000
 #: Imports running in this process, by job id (kept so the tasks are not collected).
 _RUNNING: dict[int, asyncio.Task[object]] = {}
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 async def _start_page(request: Request, form: Form | None = None, status: int = 200) -> Response:

@@ -14,28 +14,20 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engage.accounts.actor import Actor
 from engage.accounts.models import Role
-from engage.errors import Conflict, InvalidInput, Unauthenticated
-from engage.i18n import _
+from engage.errors import Conflict, InvalidInput
 from engage.places import services
 from engage.places.models import Country, ProgrammeStatus
 from engage.places.timezones import zone_groups
 from engage.web.forms import Form, read_form
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
 _TEXT_FIELDS = ("code", "name", "country", "city", "timezone")
 #: Continents in the order pages list them; a country M49 leaves unplaced comes last.
 _CONTINENTS = ("Africa", "Americas", "Asia", "Europe", "Oceania", "")
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 def by_region(

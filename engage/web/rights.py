@@ -21,15 +21,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engage.accounts.actor import Actor
 from engage.alumni import rights
 from engage.alumni.profiles import display_name
 from engage.clock import utcnow
-from engage.errors import Conflict, InvalidInput, Throttled, Unauthenticated
+from engage.errors import Conflict, InvalidInput, Throttled
 from engage.i18n import N_, _
 from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, page
 from engage.web.templating import render
 
@@ -39,13 +39,6 @@ DONE = {
     "erased": N_("The person's data was erased."),
     "declined": N_("The request was declined; the person sees your reason."),
 }
-
-
-async def _actor(request: Request) -> Actor:
-    identity = await identify(request)
-    if identity.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return identity.actor
 
 
 def _done(request: Request) -> str:

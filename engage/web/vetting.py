@@ -18,14 +18,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from engage.accounts.actor import Actor
 from engage.alumni import duplicates, identity, profiles
-from engage.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from engage.errors import Conflict, InvalidInput, NotFound
 from engage.i18n import N_, _
 from engage.web.alumni import SERVICES, STATUSES
 from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
-from engage.web.identity import client_ip, identify
+from engage.web.identity import client_ip
+from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access, page
 from engage.web.templating import render
 
@@ -39,13 +39,6 @@ REASONS = {
     duplicates.Reason.EMAIL: N_("Same email address"),
     duplicates.Reason.NAME: N_("Same name, country and class year"),
 }
-
-
-async def _actor(request: Request) -> Actor:
-    found = await identify(request)
-    if found.actor is None:  # the route's guard already sent them to sign in
-        raise Unauthenticated(_("Sign in first."))
-    return found.actor
 
 
 def _labels() -> dict[str, object]:
