@@ -31,6 +31,8 @@ MODEL_MODULES = [
     "engage.places.models",
     "engage.accounts.models",
     "engage.alumni.models",
+    "engage.events.models",
+    "engage.invitations.models",
 ]
 MIGRATIONS_MODULE = "engage.migrations"
 

@@ -120,7 +120,18 @@ class Renderer:
 
         mail = self.settings.mail
         msg = EmailMessage(policy=SMTP)
-        msg["From"] = Address(display_name=mail.from_name, addr_spec=mail.from_address)
+        # A context loader may name the sender (an embassy's alumni desk) and a
+        # Reply-To (the attaché), so replies reach a person.
+        sender = variables.get("sender") or {}
+        msg["From"] = Address(
+            display_name=str(sender.get("name") or mail.from_name),
+            addr_spec=str(sender.get("address") or mail.from_address),
+        )
+        if sender.get("reply_to"):
+            msg["Reply-To"] = Address(
+                display_name=str(sender.get("reply_to_name") or ""),
+                addr_spec=str(sender["reply_to"]),
+            )
         msg["To"] = Address(display_name=row.to_name, addr_spec=row.to_address)
         msg["Subject"] = _WS.sub(" ", subject).strip()
         msg["Date"] = format_datetime(now)

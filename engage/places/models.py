@@ -50,6 +50,9 @@ class Embassy(Model):
     city = fields.CharField(max_length=100)
     #: IANA zone. Events at this embassy are entered and shown in it.
     timezone = fields.CharField(max_length=64)
+    #: Display name invitations are sent From, e.g. "Alumni desk, Embassy in Nairobi"
+    #: (empty: "<embassy name> alumni desk"). The address is at mail.domain.
+    sender_name = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,1 @@
+"""Events at embassies: kinds, scheduling in local time, visibility, calendar files."""

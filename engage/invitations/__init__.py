@@ -1,0 +1,1 @@
+"""Invitations, RSVP answers, capacity and waitlist, reminders, check-in, attendance."""
