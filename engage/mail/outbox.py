@@ -10,12 +10,14 @@ inside the transaction of its change, so both commit or neither does::
                       context={"user": user.id}, using_db=conn)
 
 The worker (``engage.worker``) claims, renders and sends the rows after commit.
+A bulk send writes a batch at once: :func:`outbox_row` builds (and checks) each row,
+:func:`enqueue_many` inserts them, skipping dedupe keys already queued.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +33,8 @@ from engage.mail.models import Category, OutboxMessage, Status
 #: Transactional mail goes before bulk mail when both are due.
 _DEFAULT_PRIORITY = {Category.TRANSACTIONAL: 10, Category.BULK: 0}
 _SCALARS = (str, int, float, bool, type(None))
+#: Rows per INSERT of :func:`enqueue_many`.
+_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,75 @@ async def enqueue(
     ``context`` holds ids and small scalars only (no bodies, no tokens): the
     template is rendered at send time from the current data.
     """
-    if "@" not in to or any(ch in to for ch in "\r\n<> "):
+    row = outbox_row(
+        template,
+        to=to,
+        category=category,
+        dedupe_key=dedupe_key,
+        to_name=to_name,
+        context=context,
+        recipient=recipient,
+        priority=priority,
+        auto_submitted=auto_submitted,
+        send_after=send_after,
+        now=now,
+    )
+    # INSERT ... ON CONFLICT DO NOTHING: a duplicate neither fails nor aborts the
+    # caller's transaction (which a caught IntegrityError would on PostgreSQL).
+    await OutboxMessage.bulk_create([row], ignore_conflicts=True, using_db=using_db)
+    stored = await OutboxMessage.get(dedupe_key=dedupe_key).using_db(using_db)
+    return Enqueued(message=stored, created=stored.message_key == row.message_key)
+
+
+async def enqueue_many(
+    rows: Sequence[OutboxMessage], *, using_db: BaseDBAsyncClient | None = None
+) -> None:
+    """Add many rows built by :func:`outbox_row` with one INSERT per batch; a row
+    whose ``dedupe_key`` is already in the outbox is skipped, as with :func:`enqueue`.
+
+    For bulk sends (a chunk of invitations): nothing is read back::
+
+        rows = [outbox_row("invitation", to=..., dedupe_key=f"invitation:{i}", ...) ...]
+        await enqueue_many(rows, using_db=conn)
+    """
+    if rows:
+        await OutboxMessage.bulk_create(
+            rows, ignore_conflicts=True, batch_size=_BATCH, using_db=using_db
+        )
+
+
+def is_address(to: str) -> bool:
+    """Whether :func:`enqueue` accepts ``to`` as an address."""
+    return "@" in to and not any(ch in to for ch in "\r\n<> ")
+
+
+def outbox_row(
+    template: str,
+    *,
+    to: str,
+    category: Category,
+    dedupe_key: str,
+    to_name: str = "",
+    context: Mapping[str, Any] | None = None,
+    recipient: tuple[str, int] | None = None,
+    priority: int | None = None,
+    auto_submitted: bool = True,
+    send_after: datetime | None = None,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """The row :func:`enqueue` writes, checked and not saved (for :func:`enqueue_many`).
+
+    Raises InvalidInput for an address that is not one, or a context holding more
+    than ids, scalars and attachment specs.
+    """
+    if not is_address(to):
         raise InvalidInput("Not an email address.", fields={"to": to})
     context = dict(context or {})
     for key, value in context.items():
         if not isinstance(value, _SCALARS) and not _is_attachment_list(key, value):
             raise InvalidInput(f"Outbox context holds ids and scalars only; {key!r} is not one.")
     now = now or utcnow()
-    row = OutboxMessage(
+    return OutboxMessage(
         created_at=now,
         queued_at=now,
         template=template,
@@ -84,11 +149,6 @@ async def enqueue(
         status=Status.QUEUED,
         next_attempt_at=send_after or now,
     )
-    # INSERT ... ON CONFLICT DO NOTHING: a duplicate neither fails nor aborts the
-    # caller's transaction (which a caught IntegrityError would on PostgreSQL).
-    await OutboxMessage.bulk_create([row], ignore_conflicts=True, using_db=using_db)
-    stored = await OutboxMessage.get(dedupe_key=dedupe_key).using_db(using_db)
-    return Enqueued(message=stored, created=stored.message_key == row.message_key)
 
 
 def _is_attachment_list(key: str, value: Any) -> bool:
