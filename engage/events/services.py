@@ -82,6 +82,8 @@ When = Literal["upcoming", "past", "all"]
 _DEFAULT_DAYS_AHEAD = 14
 _DEFAULT_HOUR = 18
 _REASON_MAX = 1000
+#: Loaded with every event a function here returns.
+_RELATED = ("embassy", "contact")
 
 
 def _fix(errors: dict[str, str]) -> InvalidInput:
@@ -131,7 +133,7 @@ async def create_event(
     now: datetime | None = None,
 ) -> Event:
     """A new event (a draft unless ``status`` is "published"), with the kind's
-    defaults for what ``data`` leaves out. Returns it with its embassy loaded."""
+    defaults for what ``data`` leaves out. Returns it with its embassy and contact loaded."""
     require_role(actor, Role.ATTACHE)
     raw = dict(data)
     _refuse_unknown(raw, EDITABLE | {"embassy", "kind", "status"})
@@ -195,8 +197,7 @@ async def create_event(
             ip=ip,
             using_db=conn,
         )
-    event.embassy = embassy
-    return event
+    return await _reload(event.id)
 
 
 async def update_event(
@@ -210,7 +211,7 @@ async def update_event(
 
     A new start without a new end keeps the event's length. The embassy and kind are
     fixed at creation; the status changes through :func:`publish_event` and
-    :func:`cancel_event`. Returns the event with its embassy loaded.
+    :func:`cancel_event`. Returns the event with its embassy and contact loaded.
     """
     event = await _event_to_edit(actor, event_id)
     raw = dict(changes)
@@ -264,8 +265,7 @@ async def update_event(
         if moved:
             locked.sequence += 1
         if not changed:
-            locked.embassy = event.embassy
-            return locked
+            return event
         await locked.save(using_db=conn, update_fields=[*changed, "sequence", "updated_at"])
         await record(
             "event.update",
@@ -279,8 +279,7 @@ async def update_event(
             await event_changed(locked, Change.TIME_OR_PLACE, conn)
         if "capacity" in changed and _more_seats(old_capacity, locked.capacity):
             await event_changed(locked, Change.CAPACITY, conn)
-    locked.embassy = event.embassy
-    return locked
+    return await _reload(locked.id)
 
 
 async def publish_event(
@@ -304,8 +303,7 @@ async def publish_event(
                 ip=ip,
                 using_db=conn,
             )
-    locked.embassy = event.embassy
-    return locked
+    return await _reload(locked.id)
 
 
 async def cancel_event(
@@ -345,18 +343,17 @@ async def cancel_event(
             using_db=conn,
         )
         await event_changed(locked, Change.CANCELLED, conn)
-    locked.embassy = event.embassy
-    return locked
+    return await _reload(locked.id)
 
 
 # --- Reading ----------------------------------------------------------------------------
 
 
 async def get_event(actor: Actor, event_id: object) -> Event:
-    """One event (embassy loaded); 404 when it is out of the actor's reach."""
+    """One event (embassy and contact loaded); 404 when it is out of the actor's reach."""
     pk = parse_id(event_id)
     query = await _visible(actor)
-    event = None if pk is None else await query.filter(id=pk).select_related("embassy").first()
+    event = None if pk is None else await query.filter(id=pk).select_related(*_RELATED).first()
     if event is None:
         raise NotFound(_("No such event."))
     return event
@@ -372,7 +369,7 @@ async def list_events(
     offset: int = 0,
     now: datetime | None = None,
 ) -> list[Event]:
-    """Events the actor may see (embassy loaded): upcoming ones soonest first (an
+    """Events the actor may see (embassy and contact loaded): upcoming ones soonest first (an
     event counts as upcoming until it ends), past and all ones latest first.
 
     ``embassy`` (a code) narrows to one embassy: 404 for one unknown or, for an
@@ -380,7 +377,7 @@ async def list_events(
     """
     query = await _listing(actor, when=when, embassy=embassy, status=status, now=now)
     order = ("starts_at", "id") if when == "upcoming" else ("-starts_at", "-id")
-    return await query.select_related("embassy").order_by(*order).offset(offset).limit(limit)
+    return await query.select_related(*_RELATED).order_by(*order).offset(offset).limit(limit)
 
 
 async def count_events(
@@ -422,10 +419,10 @@ def visible_to_alumnus_q(alumnus: Alumnus) -> Q:
 async def events_for_alumnus(
     alumnus: Alumnus, *, when: When = "upcoming", now: datetime | None = None
 ) -> list[Event]:
-    """The events a person sees on their page (embassy loaded), as :func:`list_events`."""
+    """The events a person sees on their page (embassy and contact loaded)."""
     query = _when(Event.filter(visible_to_alumnus_q(alumnus)), when, now or utcnow())
     order = ("starts_at", "id") if when == "upcoming" else ("-starts_at", "-id")
-    return await query.select_related("embassy").order_by(*order)
+    return await query.select_related(*_RELATED).order_by(*order)
 
 
 def can_answer(event: Event, *, now: datetime) -> bool:
@@ -553,6 +550,10 @@ async def _event_to_edit(actor: Actor, event_id: object) -> Event:
     if event.status == EventStatus.CANCELLED:
         raise Conflict(_("This event was cancelled: it cannot be changed."))
     return event
+
+
+async def _reload(event_id: int) -> Event:
+    return await Event.filter(id=event_id).select_related(*_RELATED).get()
 
 
 async def _lock(event_id: int, conn: BaseDBAsyncClient) -> Event:
