@@ -24,6 +24,7 @@ from engage import db
 from engage.alumni.names import ensure_search_tokens
 from engage.api import api_routes, openapi_document
 from engage.errors import EngageError
+from engage.events.kinds import install_kinds
 from engage.places.seed import seed_countries
 from engage.resources import static_dir
 from engage.settings import Settings, with_secret_key
@@ -42,6 +43,7 @@ def create_app(
     and sends), False on PostgreSQL (``engage worker`` processes send). On SQLite the
     app holds the database's process lock unless ``hold_lock=False`` (tests)."""
     settings = with_secret_key(settings)
+    install_kinds(settings)  # raises KindError: a bad kind file stops start-up
     if run_worker is None:
         run_worker = settings.database.is_sqlite
     if hold_lock is None:

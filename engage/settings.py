@@ -67,6 +67,8 @@ class AppSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Log format: "json" (one object a line, for machines) or "text".
     log_format: Literal["json", "text"] = "json"
+    #: Folder of event kind files (``*.toml``); empty: the ``events/`` shipped with Engage.
+    events_dir: Path | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -80,6 +82,11 @@ class AppSettings(_Section):
     @classmethod
     def _check_timezone(cls, value: str) -> str:
         return _valid_timezone(value)
+
+    @field_validator("events_dir", mode="before")
+    @classmethod
+    def _empty_events_dir(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class ServerSettings(_Section):

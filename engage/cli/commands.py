@@ -9,6 +9,7 @@ import sys
 
 from engage import db
 from engage.alumni.names import ensure_search_tokens
+from engage.events.kinds import install_kinds
 from engage.logs import configure_logging
 from engage.mail import outbox
 from engage.mail.models import Category, Status
@@ -41,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
     from engage.app import create_app
 
     settings = with_secret_key(_settings(args))
+    install_kinds(settings)  # a bad kind file stops start-up here, with one line
     # On SQLite (one process) serve brings the schema up to date itself; on
     # PostgreSQL migrations are a deliberate step: `engage migrate`.
     asyncio.run(_prepare_database(settings, apply=settings.database.is_sqlite))
@@ -104,6 +106,7 @@ async def worker(args: argparse.Namespace) -> int:
             'smtp.host: "embedded" mail is sent by `engage serve`; '
             "set smtp.host to a relay to run separate workers"
         )
+    install_kinds(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

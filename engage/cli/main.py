@@ -13,8 +13,8 @@
     engage import alumni FILE.csv [--dry-run]
     engage makemigrations [--check] [--name NAME]
 
-A bad setting, pending migrations on PostgreSQL or a second sender on SQLite stop
-the command with one line on stderr and exit status 2.
+A bad setting or event kind file, pending migrations on PostgreSQL or a second
+sender on SQLite stop the command with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from engage.cli import commands, imports, users
 from engage.db import PendingMigrations
+from engage.events.kinds import KindError
 from engage.settings import SettingsError
 from engage.worker.lock import SenderLockHeld
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         result = func(args)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
-    except (SettingsError, PendingMigrations, SenderLockHeld) as exc:
+    except (SettingsError, KindError, PendingMigrations, SenderLockHeld) as exc:
         print(f"engage: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
