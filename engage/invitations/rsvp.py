@@ -1,0 +1,497 @@
+"""Answering an invitation: yes, no or maybe, guests, questions; capacity and a fair waitlist.
+
+::
+
+    invitation = await answer(invitation.id, RsvpAnswer("yes", guests=1, guest_names=["Ana"]))
+    invitation.status                         # "yes", or "waitlisted" when the event is full
+    await waitlist_position(invitation)       # 1, 2, ... while waitlisted, else None
+
+The capacity rule lives in the database, not in this process: every answer is one
+transaction that first locks the event's row (``SELECT ... FOR UPDATE`` on
+PostgreSQL; on SQLite a no-op ``UPDATE`` of the row, which takes the database's one
+write lock until commit), then reads ``event.seats_taken``, decides, and writes the
+invitation, the new ``seats_taken`` and the confirmation email's outbox row. Two
+answers to the same event, in any processes, run one after the other; the answer
+time (``responded_at``, and ``waitlisted_at`` for the waitlist's order) is taken
+once the lock is held, so the waitlist's order is the order in which answers were
+decided.
+
+Rules:
+
+- Seats needed by a yes: 1 + guests; ``capacity`` null means no limit. A yes that
+  does not fit joins the waitlist (``waitlisted_at``), first come, first served.
+- A person coming who asks for more guests than there are free seats is refused
+  (422 on ``guests``) and keeps their seat; fewer guests, a no or a maybe, a
+  revocation or a capacity raise free seats.
+- Freed seats go down the waitlist in order (``waitlisted_at``, then id) to the first
+  who *fits*: someone needing three seats when one is free is skipped, not blocking
+  the line, and keeps their place for the next seats freed.
+- Answering again exactly what is recorded changes nothing and sends nothing (a
+  retried request, a double click); a waitlisted person who answers yes again keeps
+  their place.
+- Required questions bind those who come (yes or maybe); someone declining need
+  answer none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from engage.alumni.models import Alumnus
+from engage.clock import utcnow
+from engage.errors import Conflict, InvalidInput, NotFound
+from engage.events.hooks import Change, on_event_change
+from engage.events.models import Event, EventStatus
+from engage.events.services import can_answer, visible_to_alumnus_q
+from engage.i18n import _
+from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
+from engage.mail.models import Category
+from engage.mail.outbox import enqueue
+
+CHOICES = ("yes", "no", "maybe")
+#: Longest guest name and free-text answer accepted.
+NAME_MAX = 200
+TEXT_MAX = 1000
+
+
+@dataclass
+class RsvpAnswer:
+    #: "yes", "no" or "maybe".
+    status: str
+    guests: int = 0
+    #: One per guest when the event requires named guests (ignored otherwise).
+    guest_names: list[str] = field(default_factory=list)
+    #: By question id: free text, one of the choices, or "yes"/"no".
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+# --- Validation -------------------------------------------------------------------------
+
+
+def clean_answer(event: Event, given: RsvpAnswer) -> RsvpAnswer:
+    """``given`` checked against the event (InvalidInput naming each bad field)."""
+    errors: dict[str, str] = {}
+    status = given.status
+    if status not in CHOICES:
+        errors["status"] = _("Choose yes, no or maybe.")
+    guests, names = given.guests, [str(n).strip() for n in given.guest_names]
+    if status == "no":
+        guests, names = 0, []
+    elif guests < 0 or guests > event.guests_allowed:
+        errors["guests"] = (
+            _("This invitation is for you alone.")
+            if event.guests_allowed == 0
+            else _("Between 0 and %(most)d guests.", most=event.guests_allowed)
+        )
+    elif event.guests_named:
+        names = (names + [""] * guests)[:guests]
+        for index, name in enumerate(names, start=1):
+            if not name:
+                errors[f"guest_name_{index}"] = _("Give the name of each guest.")
+            elif len(name) > NAME_MAX:
+                errors[f"guest_name_{index}"] = _("At most %(n)d characters.", n=NAME_MAX)
+    else:
+        names = []
+    answers: dict[str, str] = {}
+    for question in event.questions or []:
+        key = str(question["id"])
+        value = str(given.answers.get(key, "")).strip()
+        problem = _question_problem(question, value, coming=status in ("yes", "maybe"))
+        if problem:
+            errors[f"q_{key}"] = problem
+        elif value:
+            answers[key] = value
+    if errors:
+        raise InvalidInput(_("Some answers need another look."), fields=errors)
+    return RsvpAnswer(status=status, guests=guests, guest_names=names, answers=answers)
+
+
+def _question_problem(question: dict[str, Any], value: str, *, coming: bool) -> str:
+    if not value:
+        return _("Answer this question.") if question.get("required") and coming else ""
+    kind = question.get("type", "text")
+    if kind == "choice" and value not in [str(c) for c in question.get("choices") or []]:
+        return _("Choose one of the options.")
+    if kind == "yes_no" and value not in ("yes", "no"):
+        return _("Answer yes or no.")
+    if len(value) > TEXT_MAX:
+        return _("At most %(n)d characters.", n=TEXT_MAX)
+    return ""
+
+
+def parse_answer(values: dict[str, str], event: Event) -> RsvpAnswer:
+    """An answer from form fields: ``status``, ``guests``, ``guest_name_1``..,
+    ``q_<question id>`` (see :func:`answer_fields`)."""
+    raw_guests = values.get("guests", "").strip() or "0"
+    if not raw_guests.isdigit() or len(raw_guests) > 4:
+        raise InvalidInput(
+            _("Some answers need another look."), fields={"guests": _("A number of guests.")}
+        )
+    guests = int(raw_guests)
+    return RsvpAnswer(
+        status=values.get("status", "").strip(),
+        guests=guests,
+        guest_names=[values.get(f"guest_name_{i}", "") for i in range(1, min(guests, 99) + 1)],
+        answers={str(q["id"]): values.get(f"q_{q['id']}", "") for q in event.questions or []},
+    )
+
+
+def answer_fields(event: Event) -> list[str]:
+    """The form fields an answer to ``event`` has."""
+    names = ["status", "guests"]
+    names += [f"guest_name_{i}" for i in range(1, event.guests_allowed + 1)]
+    names += [f"q_{q['id']}" for q in event.questions or []]
+    return names
+
+
+# --- Answering --------------------------------------------------------------------------
+
+
+async def lock_event(event_id: int, conn: BaseDBAsyncClient) -> Event:
+    """Lock the event's row until ``conn``'s transaction ends, and read it (NotFound)."""
+    if not conn.capabilities.support_for_update:
+        # SQLite has no row locks: writing the row first takes the database's write
+        # lock, held to commit, so no other writer in any process gets past here.
+        await Event.filter(id=event_id).using_db(conn).update(seats_taken=F("seats_taken"))
+    event = await Event.filter(id=event_id).select_for_update().using_db(conn).first()
+    if event is None:
+        raise NotFound(_("Not found."))
+    return event
+
+
+async def answer(
+    invitation_id: int, given: RsvpAnswer, *, now: datetime | None = None
+) -> Invitation:
+    """Record ``given`` for the invitation; returns it (with ``event`` loaded).
+
+    Raises NotFound (no such invitation, or revoked), Conflict (answers closed),
+    InvalidInput (a bad field, or more guests than there are free seats).
+    """
+    event_id = await Invitation.filter(id=invitation_id).values_list("event_id", flat=True)
+    if not event_id:
+        raise NotFound(_("Not found."))
+    async with in_transaction() as conn:
+        event = await lock_event(event_id[0], conn)
+        at = now or utcnow()  # taken under the lock: answer order is decision order
+        invitation = (
+            await Invitation.filter(id=invitation_id)
+            .select_related("alumnus")
+            .using_db(conn)
+            .first()
+        )
+        if invitation is None or invitation.status == InvitationStatus.REVOKED:
+            raise NotFound(_("Not found."))
+        if not can_answer(event, now=at):
+            raise Conflict(_closed_message(event))
+        cleaned = clean_answer(event, given)
+        if not _changes(invitation, cleaned):
+            invitation.event = event
+            return invitation
+        freed = await _apply(invitation, cleaned, event, at, conn)
+        promoted: list[Invitation] = []
+        if freed:
+            promoted = await _promote(event, at, conn, answering=invitation)
+        await _enqueue_confirmation(invitation, event, conn)
+        for person in promoted:
+            await _enqueue_promotion(person, conn)
+    invitation.event = event
+    return invitation
+
+
+def _closed_message(event: Event) -> str:
+    if event.status == EventStatus.CANCELLED:
+        return _("This event has been cancelled.")
+    return _("Answers to this invitation are closed.")
+
+
+def _changes(invitation: Invitation, given: RsvpAnswer) -> bool:
+    current = str(invitation.status)
+    if current == InvitationStatus.WAITLISTED:
+        current = "yes"
+    return (
+        current != given.status
+        or invitation.guests != given.guests
+        or list(invitation.guest_names or []) != given.guest_names
+        or dict(invitation.answers or {}) != given.answers
+    )
+
+
+async def _apply(
+    invitation: Invitation,
+    given: RsvpAnswer,
+    event: Event,
+    at: datetime,
+    conn: BaseDBAsyncClient,
+) -> bool:
+    """Write the answer and the seats; True when seats were freed (or a waitlisted
+    person now needs fewer), so the waitlist should move."""
+    before = invitation.status
+    held = 1 + invitation.guests if before == InvitationStatus.YES else 0
+    need = 1 + given.guests
+    seats = event.seats_taken
+    move_line = False
+    if given.status != "yes":
+        status = InvitationStatus(given.status)
+        seats -= held
+        invitation.waitlisted_at = None
+        move_line = held > 0
+    elif before == InvitationStatus.YES:
+        if event.capacity is not None and seats - held + need > event.capacity:
+            free = event.capacity - seats
+            raise InvalidInput(
+                _("Not enough free seats."),
+                fields={
+                    "guests": _(
+                        "Only %(free)d more seat(s) are free: you can bring at most "
+                        "%(most)d guest(s).",
+                        free=free,
+                        most=invitation.guests + free,
+                    )
+                },
+            )
+        status = InvitationStatus.YES
+        seats += need - held
+        move_line = need < held
+    elif before == InvitationStatus.WAITLISTED:
+        status = InvitationStatus.WAITLISTED  # keeps its place in the line
+        move_line = need < 1 + invitation.guests
+    elif event.capacity is None or seats + need <= event.capacity:
+        status = InvitationStatus.YES
+        seats += need
+    else:
+        status = InvitationStatus.WAITLISTED
+        invitation.waitlisted_at = at
+    invitation.status = status
+    invitation.guests = given.guests
+    invitation.guest_names = given.guest_names
+    invitation.answers = given.answers
+    invitation.responded_at = at
+    await invitation.save(
+        using_db=conn,
+        update_fields=[
+            "status",
+            "guests",
+            "guest_names",
+            "answers",
+            "responded_at",
+            "waitlisted_at",
+        ],
+    )
+    if seats != event.seats_taken:
+        event.seats_taken = seats
+        await Event.filter(id=event.id).using_db(conn).update(seats_taken=seats)
+    return move_line or (status == InvitationStatus.WAITLISTED and _has_room(event, need))
+
+
+def _has_room(event: Event, need: int) -> bool:
+    return event.capacity is None or event.capacity - event.seats_taken >= need
+
+
+# --- The waitlist -----------------------------------------------------------------------
+
+
+async def promote_waitlist(event: Event, conn: BaseDBAsyncClient) -> list[Invitation]:
+    """Give free seats to the waitlist, in order, to each first person who fits.
+
+    Call with the event's row locked in ``conn`` (:func:`lock_event`). Each person
+    promoted gets an email (transactional) with their RSVP link. ``event.seats_taken``
+    is updated on the object too, so a caller saving it later keeps the count.
+    """
+    promoted = await _promote(event, utcnow(), conn)
+    for person in promoted:
+        await _enqueue_promotion(person, conn)
+    return promoted
+
+
+async def _promote(
+    event: Event,
+    at: datetime,
+    conn: BaseDBAsyncClient,
+    *,
+    answering: Invitation | None = None,
+) -> list[Invitation]:
+    free = None if event.capacity is None else event.capacity - event.seats_taken
+    if free is not None and free <= 0:
+        return []
+    line = (
+        await Invitation.filter(event_id=event.id, status=InvitationStatus.WAITLISTED)
+        .select_related("alumnus")
+        .order_by("waitlisted_at", "id")
+        .using_db(conn)
+    )
+    promoted: list[Invitation] = []
+    taken = 0
+    for person in line:
+        need = 1 + person.guests
+        if free is not None and need > free - taken:
+            continue
+        taken += need
+        person.status = InvitationStatus.YES
+        person.promoted_at = at
+        await person.save(using_db=conn, update_fields=["status", "promoted_at"])
+        if answering is not None and person.id == answering.id:
+            # The person answering learns it from their own confirmation.
+            answering.status, answering.promoted_at = person.status, at
+        else:
+            promoted.append(person)
+        if free is not None and free - taken <= 0:
+            break
+    if taken:
+        event.seats_taken += taken
+        await Event.filter(id=event.id).using_db(conn).update(seats_taken=event.seats_taken)
+    return promoted
+
+
+@on_event_change
+async def _capacity_changed(event: Event, change: Change, conn: BaseDBAsyncClient) -> None:
+    """The capacity was raised or removed (the event row is locked): seats for the line."""
+    if change is not Change.CAPACITY:
+        return
+    event.seats_taken = await (
+        Event.filter(id=event.id).using_db(conn).values_list("seats_taken", flat=True).get()
+    )
+    await promote_waitlist(event, conn)
+
+
+async def waitlist_position(
+    invitation: Invitation, *, using_db: BaseDBAsyncClient | None = None
+) -> int | None:
+    """1 for the first in line, ... ; None unless the invitation is waitlisted."""
+    if invitation.status != InvitationStatus.WAITLISTED or invitation.waitlisted_at is None:
+        return None
+    ahead = await (
+        Invitation.filter(
+            Q(waitlisted_at__lt=invitation.waitlisted_at)
+            | Q(waitlisted_at=invitation.waitlisted_at, id__lt=invitation.id),
+            event_id=invitation.event_id,  # type: ignore[attr-defined]
+            status=InvitationStatus.WAITLISTED,
+        )
+        .using_db(using_db)
+        .count()
+    )
+    return ahead + 1
+
+
+async def waitlist_positions(event_id: int) -> dict[int, int]:
+    """Every waitlisted invitation's position for an event, by invitation id."""
+    ids = await (
+        Invitation.filter(event_id=event_id, status=InvitationStatus.WAITLISTED)
+        .order_by("waitlisted_at", "id")
+        .values_list("id", flat=True)
+    )
+    return {invitation_id: index for index, invitation_id in enumerate(ids, start=1)}
+
+
+# --- Emails -----------------------------------------------------------------------------
+
+
+def _name(alumnus: Alumnus) -> str:
+    return alumnus.preferred_name or f"{alumnus.given_name} {alumnus.family_name}"
+
+
+def _stamp(instant: datetime | None) -> int:
+    return int((instant or utcnow()).timestamp() * 1_000_000)
+
+
+async def _enqueue_confirmation(
+    invitation: Invitation, event: Event, conn: BaseDBAsyncClient
+) -> None:
+    """A confirmation per answer given: the answer time is in the dedupe key."""
+    alumnus = invitation.alumnus
+    if not alumnus.email:
+        return
+    context: dict[str, Any] = {
+        "invitation": invitation.id,
+        "status": str(invitation.status),
+        "guests": invitation.guests,
+    }
+    if invitation.status == InvitationStatus.WAITLISTED:
+        context["position"] = await waitlist_position(invitation, using_db=conn)
+    if invitation.status in (InvitationStatus.YES, InvitationStatus.MAYBE):
+        context["attachments"] = [_calendar(event.id, invitation.id)]
+    await enqueue(
+        "rsvp_confirmation",
+        to=alumnus.email,
+        to_name=_name(alumnus),
+        category=Category.TRANSACTIONAL,
+        dedupe_key=f"rsvp:{invitation.id}:{_stamp(invitation.responded_at)}",
+        context=context,
+        recipient=("alumnus", alumnus.id),
+        using_db=conn,
+    )
+
+
+async def _enqueue_promotion(invitation: Invitation, conn: BaseDBAsyncClient) -> None:
+    alumnus = invitation.alumnus
+    if not alumnus.email:
+        return
+    await enqueue(
+        "waitlist_promoted",
+        to=alumnus.email,
+        to_name=_name(alumnus),
+        category=Category.TRANSACTIONAL,
+        dedupe_key=f"promoted:{invitation.id}:{_stamp(invitation.promoted_at)}",
+        context={
+            "invitation": invitation.id,
+            "guests": invitation.guests,
+            "attachments": [_calendar(invitation.event_id, invitation.id)],  # type: ignore[attr-defined]
+        },
+        recipient=("alumnus", alumnus.id),
+        using_db=conn,
+    )
+
+
+def _calendar(event_id: int, invitation_id: int) -> dict[str, Any]:
+    return {
+        "kind": "event_ics",
+        "event": event_id,
+        "method": "REQUEST",
+        "invitation": invitation_id,
+    }
+
+
+# --- Open events and the alumnus's own invitations ----------------------------------------
+
+
+async def answer_open_event(
+    alumnus: Alumnus, event_id: int, given: RsvpAnswer, *, now: datetime | None = None
+) -> Invitation:
+    """Answer an open event without an invitation: one is made (source "open") the
+    first time, unique per (event, alumnus), and answered like any other."""
+    event = await Event.filter(visible_to_alumnus_q(alumnus), id=event_id).first()
+    if event is None:
+        raise NotFound(_("Not found."))
+    invitation = await Invitation.get_or_none(event_id=event.id, alumnus_id=alumnus.id)
+    if invitation is None:
+        # INSERT ... ON CONFLICT DO NOTHING: two first answers at once make one row.
+        await Invitation.bulk_create(
+            [
+                Invitation(
+                    event_id=event.id,
+                    alumnus_id=alumnus.id,
+                    source=InvitationSource.OPEN,
+                    invited_at=now or utcnow(),
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        invitation = await Invitation.get(event_id=event.id, alumnus_id=alumnus.id)
+    return await answer(invitation.id, given, now=now)
+
+
+async def invitations_of_alumnus(alumnus: Alumnus) -> list[Invitation]:
+    """The alumnus's invitations to published or cancelled events, soonest first,
+    revoked ones left out (with ``event`` and ``event.embassy`` loaded)."""
+    return (
+        await Invitation.filter(alumnus_id=alumnus.id)
+        .exclude(status=InvitationStatus.REVOKED)
+        .exclude(event__status=EventStatus.DRAFT)
+        .select_related("event", "event__embassy")
+        .order_by("event__starts_at", "id")
+    )
