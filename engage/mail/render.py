@@ -94,6 +94,11 @@ class Renderer:
         self.env.install_gettext_callables(  # type: ignore[attr-defined]
             i18n.gettext, i18n.ngettext, newstyle=True
         )
+        # Imported here: engage.events imports this module (its calendar attachment).
+        from engage.events.timefmt import format_local_datetime, format_local_time
+
+        # {{ event.starts_at | local_datetime(event.timezone) }}
+        self.env.filters.update(local_datetime=format_local_datetime, local_time=format_local_time)
 
     def message_id(self, row: OutboxMessage) -> str:
         return f"<{row.message_key}@{self.settings.mail.domain}>"

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from engage import i18n
+from engage.events.timefmt import format_local_datetime, format_local_time
 from engage.resources import resource_dir
 from engage.settings import Settings
 from engage.web.identity import csrf_token, set_csrf_cookie
@@ -30,6 +31,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         programme_name=settings.programme.name,
         embedded=settings.is_embedded,
     )
+    # {{ event.starts_at | local_datetime(event.timezone) }}
+    env.filters.update(local_datetime=format_local_datetime, local_time=format_local_time)
     return Jinja2Templates(env=env)
 
 
