@@ -207,7 +207,7 @@ async def test_staff_may_override_the_suspension_and_it_is_audit_logged(
 async def test_scope_another_embassys_event_is_404_and_alumni_403(
     nairobi, make_event, make_embassy, make_alumnus, actor_for
 ):
-    embassy, attache = nairobi
+    _embassy, attache = nairobi
     other = await make_embassy(code="KLA", country="UG", accredited=["UG"])
     event = await make_event(other)
     person = await make_alumnus(country="UG")
