@@ -353,9 +353,8 @@ async def _capacity_changed(event: Event, change: Change, conn: BaseDBAsyncClien
     """The capacity was raised or removed (the event row is locked): seats for the line."""
     if change is not Change.CAPACITY:
         return
-    event.seats_taken = await (
-        Event.filter(id=event.id).using_db(conn).values_list("seats_taken", flat=True).get()
-    )
+    seats = await Event.filter(id=event.id).using_db(conn).values_list("seats_taken", flat=True)
+    event.seats_taken = seats[0]
     await promote_waitlist(event, conn)
 
 
