@@ -9,8 +9,8 @@ template needs with two registries::
         invitation = await Invitation.get(id=row.context["invitation"])
         return {"invitation": invitation, "rsvp_url": rsvp_link(invitation, settings)}
 
-    @register_attachment("calendar")
-    async def _ics(spec: dict[str, object]) -> Attachment: ...
+    @register_attachment("event_ics")
+    async def _ics(spec: dict[str, object], settings: Settings) -> Attachment: ...
 
 Links with tokens are derived here, at send time, never stored in the row.
 """
@@ -48,7 +48,8 @@ class Attachment:
 
 #: ``loader(row, settings)``: settings carry the secret that derives link tokens.
 ContextLoader = Callable[[OutboxMessage, Settings], Awaitable[dict[str, Any]]]
-AttachmentBuilder = Callable[[dict[str, Any]], Awaitable[Attachment]]
+#: ``builder(spec, settings)``: ``spec`` is the row's ``{"kind": ..., ...}`` entry.
+AttachmentBuilder = Callable[[dict[str, Any], Settings], Awaitable[Attachment]]
 
 _CONTEXT: dict[str, ContextLoader] = {}
 _ATTACHMENTS: dict[str, AttachmentBuilder] = {}
@@ -149,10 +150,14 @@ class Renderer:
             builder = _ATTACHMENTS.get(str(spec.get("kind")))
             if builder is None:
                 raise RenderError(f"unknown attachment kind {spec.get('kind')!r}")
-            attachment = await builder(spec)
-            maintype, _, subtype = attachment.content_type.partition("/")
+            attachment = await builder(spec, self.settings)
+            maintype, subtype, params = _content_type(attachment.content_type)
             msg.add_attachment(
-                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+                attachment.data,
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+                params=params,
             )
         return msg
 
@@ -160,8 +165,20 @@ class Renderer:
         return self.env.get_template(name).render(variables)
 
 
+def _content_type(value: str) -> tuple[str, str, dict[str, str]]:
+    """ "text/calendar; method=REQUEST" -> ("text", "calendar", {"method": "REQUEST"})."""
+    kind, *rest = value.split(";")
+    maintype, _slash, subtype = kind.strip().partition("/")
+    params: dict[str, str] = {}
+    for item in rest:
+        key, _eq, param = item.partition("=")
+        if key.strip():
+            params[key.strip().lower()] = param.strip().strip('"')
+    return maintype, subtype, params
+
+
 @register_attachment("text")
-async def _text_attachment(spec: dict[str, Any]) -> Attachment:
+async def _text_attachment(spec: dict[str, Any], settings: Settings) -> Attachment:
     """A plain-text attachment given inline (tests, and notes such as directions)."""
     return Attachment(
         filename=str(spec.get("filename", "note.txt")),
