@@ -65,6 +65,19 @@ EXPECTED = {
     ("POST", "/admin/import/confirm"): Access.STAFF,
     ("GET", "/admin/import/jobs/{id}"): Access.STAFF,
     ("POST", "/admin/import/jobs/{id}/resume"): Access.STAFF,
+    # Event pages: attachés and staff manage; every signed-in person may open an event
+    # page or its calendar file (the service shows alumni only what they may see).
+    ("GET", "/events"): Access.ATTACHE,
+    ("GET", "/events/new"): Access.ATTACHE,
+    ("POST", "/events/new"): Access.ATTACHE,
+    ("GET", "/events/{id}"): Access.ALUMNUS,
+    ("GET", "/events/{id}.ics"): Access.ALUMNUS,
+    ("GET", "/events/{id}/edit"): Access.ATTACHE,
+    ("POST", "/events/{id}/edit"): Access.ATTACHE,
+    ("POST", "/events/{id}/publish"): Access.ATTACHE,
+    ("GET", "/events/{id}/cancel"): Access.ATTACHE,
+    ("POST", "/events/{id}/cancel"): Access.ATTACHE,
+    ("GET", "/my/events"): Access.ALUMNUS,
     # The directory, its export and segments: attachés within their scope, and staff.
     ("GET", "/alumni"): Access.ATTACHE,
     ("GET", "/alumni/export.csv"): Access.ATTACHE,
