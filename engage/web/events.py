@@ -30,10 +30,12 @@ from engage.accounts.models import Role
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, PermissionDenied
 from engage.events import services
+from engage.events.calendar import Method, event_ics
 from engage.events.kinds import event_kinds
 from engage.events.models import Event, EventStatus, Visibility
 from engage.events.timefmt import to_local, zone_label
 from engage.i18n import N_, _
+from engage.invitations.services import invitation_counts
 from engage.markdown import render_markdown
 from engage.places.services import list_embassies
 from engage.web.failures import form_failure, path_id
@@ -231,13 +233,13 @@ async def event_list(request: Request) -> Response:
     found = await services.list_events(
         actor, when=when, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
     )
+    shown = found[:PAGE_SIZE]
     context = {
-        "events": found[:PAGE_SIZE],
+        "events": shown,
         "more": len(found) > PAGE_SIZE,
         "when": when,
         "page_number": number,
-        # Invitation counts join the table once the invitations service exists.
-        "counts": None,
+        "counts": {e.id: await invitation_counts(actor, e.id) for e in shown},
         "saved": _saved(request),
         **_labels(),
     }
@@ -335,8 +337,6 @@ def _reply_url(request: Request, event: Event) -> str | None:
 @page("/events/{id}.ics", access=Access.ALUMNUS, name="event_ics")
 async def event_calendar(request: Request) -> Response:
     """Declared before ``/events/{id}``, which would otherwise take ``5.ics`` as an id."""
-    from engage.events.calendar import Method, event_ics  # TEMPORARY until calendar lands
-
     actor = await _actor(request)
     event = await services.get_event(actor, path_id(request, "id"))
     settings = request.app.state.settings

@@ -4,6 +4,7 @@ holds, as the page fills it, with the CSRF token from the form."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ import pytest
 
 from engage.accounts.models import Role
 from engage.events.models import Event, EventStatus, Visibility
+from engage.invitations.models import Invitation
 
 RIGA = "Europe/Riga"
 #: A year ahead, whatever the date today: times in it are upcoming.
@@ -335,9 +337,13 @@ async def test_another_embassys_event_is_not_found(client, attache, riga, make_e
     assert "Not yours" not in listing.text
 
 
-async def test_the_list_has_upcoming_and_past(client, attache, riga, make_event):
+async def test_the_list_has_upcoming_and_past(client, attache, riga, make_event, make_alumnus):
     now = datetime.now(UTC).replace(microsecond=0)
-    await make_event(riga, title="Soon", starts_at=now + timedelta(days=3))
+    soon = await make_event(riga, title="Soon", starts_at=now + timedelta(days=3))
+    for status in ("yes", "yes", "no", "invited", "waitlisted", "revoked"):
+        await Invitation.create(
+            event=soon, alumnus=await make_alumnus(country="LV"), status=status, invited_at=now
+        )
     await make_event(riga, title="Draft later", status=EventStatus.DRAFT)
     await make_event(riga, title="Last month", starts_at=now - timedelta(days=30))
     upcoming = await client.get("/events")
@@ -345,6 +351,13 @@ async def test_the_list_has_upcoming_and_past(client, attache, riga, make_event)
     assert "Soon" in upcoming.text and "Draft later" in upcoming.text
     assert "Last month" not in upcoming.text
     assert "Riga time (UTC+" in upcoming.text and "badge-draft" in upcoming.text
+    # Invited (not revoked), coming, waitlisted.
+    row = re.search(r"<tr>(?:(?!</tr>).)*>Soon</a>(?:(?!</tr>).)*</tr>", upcoming.text, re.S)
+    assert row is not None
+    cells = [
+        re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td>(.*?)</td>", row[0], re.S)
+    ]
+    assert cells[-3:] == ["5", "2", "1"]
     past = await client.get("/events?when=past")
     assert "Last month" in past.text and "Soon" not in past.text
 
