@@ -1,6 +1,7 @@
 """The JSON API under ``/api/v1``: endpoints described by pydantic models."""
 
 from engage.api import alumni as _alumni  # noqa: F401  (registers its endpoints)
+from engage.api import events as _events  # noqa: F401
 from engage.api import me as _me  # noqa: F401
 from engage.api import meta as _meta  # noqa: F401
 from engage.api import places as _places  # noqa: F401

@@ -90,6 +90,13 @@ EXPECTED = {
     ("GET", "/api/v1/segments"): Access.ATTACHE,
     ("POST", "/api/v1/segments"): Access.ATTACHE,
     ("GET", "/api/v1/segments/{id}/count"): Access.ATTACHE,
+    # Events: everyone signed in reads (services decide what); attachés and staff write.
+    ("GET", "/api/v1/events"): Access.TOKEN,
+    ("POST", "/api/v1/events"): Access.ATTACHE,
+    ("GET", "/api/v1/events/{id}"): Access.TOKEN,
+    ("PATCH", "/api/v1/events/{id}"): Access.ATTACHE,
+    ("POST", "/api/v1/events/{id}/publish"): Access.ATTACHE,
+    ("POST", "/api/v1/events/{id}/cancel"): Access.ATTACHE,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
