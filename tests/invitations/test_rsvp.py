@@ -11,13 +11,8 @@ from engage.errors import Conflict, InvalidInput, NotFound
 from engage.events.models import Event, EventStatus, Visibility
 from engage.invitations.links import invitation_for_token, rsvp_token, rsvp_url
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
-from engage.invitations.rsvp import (
-    RsvpAnswer,
-    answer,
-    answer_open_event,
-    invitations_of_alumnus,
-    parse_answer,
-)
+from engage.invitations.rsvp import RsvpAnswer, answer, answer_open_event, invitations_of_alumnus
+from engage.invitations.rsvp_form import parse_answer
 from engage.mail.models import Category, OutboxMessage
 
 QUESTIONS = [
