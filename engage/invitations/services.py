@@ -23,8 +23,10 @@ The rules (who is invited and why others are skipped: engage.invitations.jobs):
 - **Suspension override**: staff only (403 for an attaché), for one run, and
   audit-logged (``invitations.override_suspension``).
 - **Revoking** bumps the invitation's link version (its link stops working at once),
-  marks it revoked, and, if it held seats, frees them under the event's row lock and
-  gives them to the waitlist (engage.invitations.rsvp). Audit-logged.
+  marks it revoked, withdraws its email if still queued, and, if it held seats, frees
+  them under the event's row lock and gives them to the waitlist
+  (engage.invitations.rsvp). Audit-logged. A revoked invitation stays revoked:
+  inviting the person again skips them as already invited.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from engage.invitations.jobs import (
 )
 from engage.invitations.models import Invitation, InvitationStatus, InviteJob, JobStatus
 from engage.invitations.rsvp import lock_event, promote_waitlist, waitlist_positions
+from engage.mail.outbox import withdraw
 
 __all__ = [
     "InviteAudience",
@@ -255,6 +258,8 @@ async def revoke_invitation(
             await invitation.save(
                 using_db=conn, update_fields=["status", "revoked_at", "token_version"]
             )
+            # Not sent yet? Then it never will be.
+            await withdraw([f"invitation:{invitation.id}"], using_db=conn)
             if seats:
                 event.seats_taken = max(0, event.seats_taken - seats)
                 await Event.filter(id=event.id).using_db(conn).update(seats_taken=event.seats_taken)

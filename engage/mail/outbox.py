@@ -12,6 +12,7 @@ inside the transaction of its change, so both commit or neither does::
 The worker (``engage.worker``) claims, renders and sends the rows after commit.
 A bulk send writes a batch at once: :func:`outbox_row` builds (and checks) each row,
 :func:`enqueue_many` inserts them, skipping dedupe keys already queued.
+:func:`withdraw` takes back messages not yet claimed (an invitation revoked).
 """
 
 from __future__ import annotations
@@ -99,6 +100,29 @@ async def enqueue_many(
         await OutboxMessage.bulk_create(
             rows, ignore_conflicts=True, batch_size=_BATCH, using_db=using_db
         )
+
+
+async def withdraw(
+    dedupe_keys: Sequence[str], *, using_db: BaseDBAsyncClient | None = None
+) -> set[str]:
+    """Take back messages no worker has claimed yet (queued or deferred): their rows
+    are deleted, so they are never sent. Returns the dedupe keys withdrawn; a message
+    being sent, sent or failed stays as it is.
+
+    The rows are locked first (a worker's claim skips locked rows), so what is
+    returned is exactly what will not go out. Call it in the transaction of the change
+    that makes the messages pointless (an invitation revoked, an event cancelled).
+    """
+    pending = [Status.QUEUED, Status.DEFERRED]
+    found = await (
+        OutboxMessage.filter(dedupe_key__in=list(dedupe_keys), status__in=pending)
+        .select_for_update()
+        .using_db(using_db)
+        .values_list("id", "dedupe_key")
+    )
+    if found:
+        await OutboxMessage.filter(id__in=[pk for pk, _key in found]).using_db(using_db).delete()
+    return {str(key) for _pk, key in found}
 
 
 def is_address(to: str) -> bool:
