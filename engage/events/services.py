@@ -226,15 +226,7 @@ async def update_event(
     values = clean_fields(raw, event.timezone, errors)
     if "ends_at" in values and values["ends_at"] is None:
         del values["ends_at"]  # left empty: the event keeps its length
-    if "starts_at" in values and "ends_at" not in values and "ends_at" not in errors:
-        values["ends_at"] = values["starts_at"] + (event.ends_at - event.starts_at)
-    merged = {
-        "starts_at": event.starts_at,
-        "ends_at": event.ends_at,
-        "rsvp_deadline": event.rsvp_deadline,
-        **values,
-    }
-    _check_times(merged, errors)
+    _check_times(_schedule(values, event), errors)
     contact_given = "contact" in values
     contact = await _contact(values.pop("contact", None), event.embassy_id, errors)  # type: ignore[attr-defined]
     if errors:
@@ -246,6 +238,11 @@ async def update_event(
         locked = await _lock(event.id, conn)
         if locked.status == EventStatus.CANCELLED:
             raise Conflict(_("This event was cancelled: it cannot be changed."))
+        # Checked again on the locked row: another edit may have moved the event.
+        values.update(_schedule(values, locked))
+        _check_times(values, errors)
+        if errors:
+            raise _fix(errors)
         changed = [name for name, value in values.items() if getattr(locked, name) != value]
         old_capacity = locked.capacity
         if "capacity" in changed:
@@ -457,6 +454,24 @@ def _check_times(values: Mapping[str, Any], errors: dict[str, str]) -> None:
     deadline = values.get("rsvp_deadline")
     if starts is not None and deadline is not None and deadline > starts:
         errors.setdefault("rsvp_deadline", _("The RSVP deadline must be before the start."))
+
+
+def _schedule(values: Mapping[str, Any], event: Event) -> dict[str, Any]:
+    """The start, end and deadline after ``values`` apply to ``event``: a new start
+    without a new end keeps the length."""
+    starts = values.get("starts_at", event.starts_at)
+    ends = values.get("ends_at")
+    if ends is None:
+        ends = (
+            event.ends_at
+            if "starts_at" not in values
+            else starts + (event.ends_at - event.starts_at)
+        )
+    return {
+        "starts_at": starts,
+        "ends_at": ends,
+        "rsvp_deadline": values.get("rsvp_deadline", event.rsvp_deadline),
+    }
 
 
 def _more_seats(old: int | None, new: int | None) -> bool:
