@@ -6,8 +6,9 @@ Registered with ``engage.events.hooks.on_event_change`` when the package is impo
     # -> one "event_changed" to each invitee who said yes or maybe, or is waitlisted,
     #    with the updated calendar file (METHOD:REQUEST, the new SEQUENCE)
     await event_changed(event, Change.CANCELLED, conn)
-    # -> invitations not sent yet are withdrawn; one "event_cancelled" to every other
-    #    invitee not revoked, with a calendar file that removes it (METHOD:CANCEL)
+    # -> invitations and change notices not sent yet are withdrawn; one
+    #    "event_cancelled" to every other invitee not revoked, with a calendar file
+    #    that removes it (METHOD:CANCEL)
 
 Both are transactional (DESIGN.md: notices of a change or cancellation), take the
 template of the event's kind, and are deduplicated per invitation and calendar
@@ -68,7 +69,14 @@ async def notify_cancellation(event: Event, conn: BaseDBAsyncClient) -> int:
     statuses = tuple(s for s in InvitationStatus if s is not InvitationStatus.REVOKED)
     written = 0
     async for batch in _invitees(event, conn, statuses=statuses):
-        unsent = await withdraw([f"invitation:{p['id']}" for p in batch], using_db=conn)
+        # What was still queued for these people about this event will not go out:
+        # the invitation (they then hear nothing of it) and earlier change notices.
+        changes = [
+            f"event_changed:{p['id']}:{sequence}"
+            for p in batch
+            for sequence in range(1, event.sequence)
+        ]
+        unsent = await withdraw([f"invitation:{p['id']}" for p in batch] + changes, using_db=conn)
         rows = [
             _notice(template, event, p, key=f"event_cancelled:{p['id']}", method="CANCEL")
             for p in batch

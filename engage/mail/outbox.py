@@ -114,15 +114,20 @@ async def withdraw(
     that makes the messages pointless (an invitation revoked, an event cancelled).
     """
     pending = [Status.QUEUED, Status.DEFERRED]
-    found = await (
-        OutboxMessage.filter(dedupe_key__in=list(dedupe_keys), status__in=pending)
-        .select_for_update()
-        .using_db(using_db)
-        .values_list("id", "dedupe_key")
-    )
-    if found:
-        await OutboxMessage.filter(id__in=[pk for pk, _key in found]).using_db(using_db).delete()
-    return {str(key) for _pk, key in found}
+    keys = list(dedupe_keys)
+    withdrawn: set[str] = set()
+    for start in range(0, len(keys), _BATCH):
+        found = await (
+            OutboxMessage.filter(dedupe_key__in=keys[start : start + _BATCH], status__in=pending)
+            .select_for_update()
+            .using_db(using_db)
+            .values_list("id", "dedupe_key")
+        )
+        if found:
+            ids = [pk for pk, _key in found]
+            await OutboxMessage.filter(id__in=ids).using_db(using_db).delete()
+            withdrawn.update(str(key) for _pk, key in found)
+    return withdrawn
 
 
 def is_address(to: str) -> bool:
