@@ -219,6 +219,25 @@ def check_walk(http: httpx.Client, login: Login, pages: dict[str, Access]) -> li
     return problems
 
 
+_EVENT_LINK = re.compile(r'href="(?:https?://[^/"]+)?(/events/\d+)"')
+
+
+def check_event_pages(http: httpx.Client, login: Login) -> list[str]:
+    """Each event the role's list shows opens (attachés and staff: /events, upcoming
+    and past; alumni: /my/events), with one <h1>, and so does its calendar file."""
+    lists = ["/my/events"] if login.role is Role.ALUMNUS else ["/events", "/events?when=past"]
+    problems = []
+    for listing in lists:
+        for path in sorted(set(_EVENT_LINK.findall(http.get(listing).text))):
+            page = http.get(path)
+            if page.status_code != 200 or page.text.count("<h1") != 1:
+                problems.append(f"{login.role} {path}: {page.status_code}")
+            ics = http.get(f"{path}.ics")
+            if ics.status_code != 200 or not ics.content.startswith(b"BEGIN:VCALENDAR"):
+                problems.append(f"{login.role} {path}.ics: {ics.status_code}")
+    return problems
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def demo_server(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
@@ -245,6 +264,7 @@ def test_each_demo_role_signs_in_and_sees_its_pages(demo_server: EngageServer, t
             check_account_pages(http, login)
             check_role_pages(http, login, logins, pages)
             problems += check_walk(http, login, pages)
+            problems += check_event_pages(http, login)
             sign_out(http)
     assert problems == [], "\n".join(problems)
 
