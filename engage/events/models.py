@@ -54,7 +54,7 @@ class Event(Model):
     rsvp_deadline = fields.DatetimeField(null=True)
     #: RSVP questions: [{"id", "label", "type": "text|choice|yes_no", "required", "choices"}].
     questions = fields.JSONField(default=list)
-    #: Reminder offsets copied from the kind: [{"before_hours", "to": "unanswered|coming"}].
+    #: Reminder offsets copied from the kind: [{"before_minutes", "to": "unanswered|coming"}].
     reminders = fields.JSONField(default=list)
     dress_code = fields.CharField(max_length=200, default="")
     visibility = fields.CharEnumField(Visibility, max_length=16, default=Visibility.INVITATION)

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 ('guests_named', fields.BooleanField(default=False)),
                 ('rsvp_deadline', fields.DatetimeField(null=True, description='Answers are accepted until then (UTC), null means until the start.', auto_now=False, auto_now_add=False)),
                 ('questions', fields.JSONField(default=list, description='RSVP questions: [{"id", "label", "type": "text|choice|yes_no", "required", "choices"}].', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('reminders', fields.JSONField(default=list, description='Reminder offsets copied from the kind: [{"before_hours", "to": "unanswered|coming"}].', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('reminders', fields.JSONField(default=list, description='Reminder offsets copied from the kind: [{"before_minutes", "to": "unanswered|coming"}].', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('dress_code', fields.CharField(default='', max_length=200)),
                 ('visibility', fields.CharEnumField(default=Visibility.INVITATION, description='INVITATION: invitation\nOPEN: open', enum_type=Visibility, max_length=16)),
                 ('status', fields.CharEnumField(default=EventStatus.DRAFT, description='DRAFT: draft\nPUBLISHED: published\nCANCELLED: cancelled', enum_type=EventStatus, max_length=16)),
