@@ -318,6 +318,10 @@ async def test_publish_and_cancel(client, attache, riga, make_event):
     after = await client.get(response.headers["location"])
     assert "This event was cancelled." in after.text
     assert not posts_to(after.text, f"/events/{event.id}/publish")
+    again = await client.get(f"/events/{event.id}/cancel")
+    assert "already cancelled" in again.text
+    assert not posts_to(again.text, f"/events/{event.id}/cancel")
+    assert (await submit(client, f"/events/{event.id}/cancel", form)).status_code == 409
 
 
 # --- Scope -----------------------------------------------------------------------------
