@@ -113,3 +113,31 @@ class InviteJob(Model):
     class Meta:
         table = "invitations_invitejob"
         indexes = (("event_id", "created_at"),)
+
+
+class InviteeMessage(Model):
+    """A message an attaché writes to some of an event's invitees (chosen by status),
+    e.g. a thank-you or a survey afterwards. Sent through the outbox as bulk mail,
+    rendered at send time from this row."""
+
+    id = fields.BigIntField(primary_key=True)
+    event = fields.ForeignKeyField(
+        "engage.Event", related_name="messages", on_delete=fields.CASCADE
+    )
+    subject = fields.CharField(max_length=200)
+    #: Markdown, rendered safe at send time.
+    body = fields.TextField()
+    #: Who it goes to: ["not_answered", "coming", "maybe", "waitlisted", "declined",
+    #: "attended", "no_show"].
+    statuses = fields.JSONField(default=list)
+    created_by = fields.ForeignKeyField(
+        "engage.User", related_name="invitee_messages", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    #: How many outbox rows were written, and who was left out and why ({"reason": n}).
+    recipients = fields.IntField(default=0)
+    skipped = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "invitations_message"
+        indexes = (("event_id", "created_at"),)
