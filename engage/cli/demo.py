@@ -24,6 +24,7 @@ from engage.alumni.models import Segment
 from engage.alumni.rights import is_erased
 from engage.alumni.segments import create_segment
 from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
+from engage.cli.demo_events import seed_demo_events
 from engage.clock import utcnow
 from engage.mail import outbox
 from engage.mail.models import Category
@@ -142,8 +143,14 @@ async def load_demo(settings: Settings) -> list[str]:
     assert admin is not None
     alumni = await load_demo_alumni(settings, claimed=DEMO_CLAIMS, admin=admin)
     await _segments()
+    events = await seed_demo_events(settings)
     return _summary(
-        settings, emails=emails, users=users_added, embassies=embassies_added, alumni=alumni
+        settings,
+        emails=emails,
+        users=users_added,
+        embassies=embassies_added,
+        alumni=alumni,
+        events=events,
     )
 
 
@@ -236,7 +243,7 @@ async def _welcome_emails() -> int:
 
 
 def _summary(
-    settings: Settings, *, emails: int, users: int, embassies: int, alumni: int
+    settings: Settings, *, emails: int, users: int, embassies: int, alumni: int, events: int
 ) -> list[str]:
     base = settings.app.base_url
     lines = [
@@ -244,6 +251,8 @@ def _summary(
         f"Demo accounts: {users} added, {embassies} embassies added.",
         f"Demo alumni: {alumni} profiles created (the demo holds {TOTAL}, with training, "
         "careers and a few pending registrations).",
+        f"Demo events: {events} created at the Nairobi and Bogotá embassies (past, upcoming, "
+        "open, draft and cancelled).",
         "",
         "Embassies:",
     ]
