@@ -14,8 +14,9 @@ from engage.logs import request_id_var
 
 access_log = logging.getLogger("engage.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-#: Link tokens in paths (verify, reset, invite) are credentials: never logged.
-_TOKEN_PATH = re.compile(r"^(/verify|/password/reset|/invite)/(?!resend$)[^/]+")
+#: Link tokens in paths (verify, reset, invite, rsvp) are credentials: never logged,
+#: and never sent on as a referrer, whatever answers (an error page too).
+_TOKEN_PATH = re.compile(r"^(/verify|/password/reset|/invite|/rsvp)/(?!resend$)[^/]+")
 
 #: Pages are plain server-rendered HTML: no inline script, no third parties.
 SECURITY_HEADERS = {
@@ -58,6 +59,8 @@ class RequestContextMiddleware:
                 headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if _TOKEN_PATH.match(scope["path"]):
+                    headers["Referrer-Policy"] = "no-referrer"
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", "max-age=31536000")
             await send(message)

@@ -17,6 +17,7 @@ from engage.web import (  # noqa: F401
     ranks,
     registration,
     rights,
+    rsvp,
     secondary_email,
     two_factor,
     users_admin,

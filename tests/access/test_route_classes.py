@@ -97,6 +97,18 @@ EXPECTED = {
     ("PATCH", "/api/v1/events/{id}"): Access.ATTACHE,
     ("POST", "/api/v1/events/{id}/publish"): Access.ATTACHE,
     ("POST", "/api/v1/events/{id}/cancel"): Access.ATTACHE,
+    # Invitations: attachés for their embassies' events, and staff.
+    ("POST", "/api/v1/events/{id}/invitations"): Access.ATTACHE,
+    ("GET", "/api/v1/events/{id}/invitations"): Access.ATTACHE,
+    ("POST", "/api/v1/invitations/{id}/revoke"): Access.ATTACHE,
+    # RSVP: the personal link is the credential (no sign-in); one's own invitations.
+    ("GET", "/rsvp/{token}"): Access.PUBLIC,
+    ("POST", "/rsvp/{token}"): Access.PUBLIC,
+    ("GET", "/rsvp/{token}/event.ics"): Access.PUBLIC,
+    ("GET", "/my/invitations"): Access.ALUMNUS,
+    ("POST", "/my/invitations/{id}"): Access.ALUMNUS,
+    ("GET", "/events/{id}/reply"): Access.ALUMNUS,
+    ("POST", "/events/{id}/reply"): Access.ALUMNUS,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
