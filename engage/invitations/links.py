@@ -7,6 +7,7 @@ invitation.token_version)``; nothing of it is stored. Revoking an invitation bum
     url = rsvp_url(settings, invitation)            # in the invitation email
     invitation = await invitation_for_token(settings, token)
     if invitation is None: ...                      # one "not valid" page for every case
+    url = checkin_url(settings, invitation)         # the QR code of a "yes" confirmation
 
 A link is not valid when it is forged or malformed, names no invitation, the
 invitation was revoked (status or version), the event is not published yet
@@ -27,6 +28,8 @@ from engage.settings import Settings
 from engage.tokens import make_token, read_token
 
 PURPOSE = "rsvp"
+#: The check-in link's purpose: a token of one purpose never opens the other's page.
+CHECKIN_PURPOSE = "checkin"
 #: How long after the event's end its RSVP links keep opening (read-only by then).
 LINK_LIFETIME_AFTER_END = timedelta(days=30)
 
@@ -64,3 +67,17 @@ def link_is_live(invitation: Invitation, version: int, *, now: datetime | None =
     if event.status == EventStatus.DRAFT:
         return False
     return (now or utcnow()) < event.ends_at + LINK_LIFETIME_AFTER_END
+
+
+def checkin_token(settings: Settings, invitation: Invitation) -> str:
+    """The check-in link's token: same id and version as the RSVP link, another purpose,
+    so revoking the invitation kills both (engage.invitations.checkin reads it)."""
+    return make_token(
+        settings.app.secret_key, CHECKIN_PURPOSE, invitation.id, invitation.token_version
+    )
+
+
+def checkin_url(settings: Settings, invitation: Invitation) -> str:
+    """The address in the confirmation's QR code: an attaché of the event's embassy who
+    opens it (signed in) sees the person and marks them arrived; anyone else, nothing."""
+    return f"{settings.app.base_url}/checkin/{checkin_token(settings, invitation)}"
