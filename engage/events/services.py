@@ -93,7 +93,9 @@ def _fix(errors: dict[str, str]) -> InvalidInput:
 # --- Form defaults ----------------------------------------------------------------------
 
 
-async def kind_defaults(kind: str, embassy: Embassy, *, now: datetime | None = None) -> dict:
+async def kind_defaults(
+    kind: str, embassy: Embassy, *, now: datetime | None = None
+) -> dict[str, Any]:
     """What a new event's form starts with: the kind's values, a start two weeks ahead
     at 18:00 in the embassy's zone. Times are naive local datetimes."""
     found = get_kind(kind)

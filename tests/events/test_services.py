@@ -416,3 +416,24 @@ async def test_upcoming_past_and_all(riga, bangkok, staff, settings, make_event)
     assert await ids(when="all", limit=2, offset=1) == [soon.id, running.id]
     await cancel_event(staff, soon.id)
     assert await ids(status=EventStatus.PUBLISHED) == [running.id, later.id]
+
+
+# --- Contact ------------------------------------------------------------------------------
+
+
+async def test_the_contact_is_an_attache_of_the_embassy_or_staff(
+    riga, bangkok, staff, settings, make_user
+):
+    ilze = await make_user(role=Role.ATTACHE, email="Ilze@rix.example.org", embassies=["RIX"])
+    somchai = await make_user(role=Role.ATTACHE, embassies=["BKK"])
+    alumnus = await make_user(role=Role.ALUMNUS)
+    event = await new_event(staff, settings, contact="ilze@RIX.example.org")
+    assert event.contact_id == ilze.id and event.contact.email == "Ilze@rix.example.org"
+    for wrong in (somchai.email, alumnus.email, somchai.id, "nobody@example.org"):
+        with pytest.raises(InvalidInput) as caught:
+            await update_event(staff, event.id, {"contact": wrong})
+        assert set(caught.value.fields) == {"contact"}
+    event = await update_event(staff, event.id, {"contact": staff.id})
+    assert event.contact_id == staff.id
+    event = await update_event(staff, event.id, {"contact": ""})
+    assert event.contact_id is None and event.sequence == 0
