@@ -169,9 +169,13 @@ def guarded(
 
     async def checked(request: Request) -> Response:
         identity = await identify(request)
+        minimum = MIN_ROLE[access]
+        if api and identity.session is None and not identity.bearer and minimum is not None:
+            # An API call with no credentials at all: say so (401) rather than
+            # complain about a missing CSRF token.
+            return _sign_in_first(request, api)
         if request.method in UNSAFE and not csrf_exempt and not identity.bearer:
             await _check_csrf(request)
-        minimum = MIN_ROLE[access]
         if access is Access.PARTIAL:
             if identity.session is None:
                 return _sign_in_first(request, api)
