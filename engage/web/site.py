@@ -10,6 +10,7 @@ from engage.web import (  # noqa: F401
     events,
     health,
     imports,
+    invitations,
     mailbox,
     pages,
     password,

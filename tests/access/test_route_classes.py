@@ -101,6 +101,12 @@ EXPECTED = {
     ("POST", "/api/v1/events/{id}/invitations"): Access.ATTACHE,
     ("GET", "/api/v1/events/{id}/invitations"): Access.ATTACHE,
     ("POST", "/api/v1/invitations/{id}/revoke"): Access.ATTACHE,
+    ("GET", "/events/{id}/invite"): Access.ATTACHE,
+    ("POST", "/events/{id}/invite"): Access.ATTACHE,
+    ("GET", "/events/{id}/invite/{job_id}"): Access.ATTACHE,
+    ("POST", "/events/{id}/invite/{job_id}/resume"): Access.ATTACHE,
+    ("GET", "/events/{id}/invitations.csv"): Access.ATTACHE,
+    ("POST", "/events/{id}/invitations/{inv_id}/revoke"): Access.ATTACHE,
     # RSVP: the personal link is the credential (no sign-in); one's own invitations.
     ("GET", "/rsvp/{token}"): Access.PUBLIC,
     ("POST", "/rsvp/{token}"): Access.PUBLIC,
