@@ -42,7 +42,6 @@ from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
 from engage.web.identity import client_ip
 from engage.web.identity import current_actor as _actor
-from engage.web.invitations import invitations_block
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
@@ -326,15 +325,6 @@ def _new_context(
 # --- One event ------------------------------------------------------------------------
 
 
-def _reply_url(request: Request, event: Event) -> str | None:
-    """Where an alumnus answers an event (the RSVP pages' ``/events/{id}/reply``), once
-    those pages exist."""
-    for route in request.app.routes:
-        if getattr(route, "path", "") == "/events/{id}/reply" and "GET" in (route.methods or ()):
-            return f"/events/{event.id}/reply"
-    return None
-
-
 @page("/events/{id}.ics", access=Access.ALUMNUS, name="event_ics")
 async def event_calendar(request: Request) -> Response:
     """Declared before ``/events/{id}``, which would otherwise take ``5.ics`` as an id."""
@@ -364,11 +354,8 @@ async def event_detail(request: Request) -> Response:
         **_labels(),
     }
     if not actor.at_least(Role.ATTACHE):
-        answerable = services.can_answer(event, now=utcnow())
-        context["answerable"] = answerable
-        context["reply_url"] = _reply_url(request, event) if answerable else None
+        context["answerable"] = services.can_answer(event, now=utcnow())
         return render(request, "events/public.html", context)
-    context.update(await invitations_block(request, actor, event))
     return render(request, "events/event.html", context)
 
 

@@ -402,11 +402,31 @@ async def test_alumnus_sees_open_events_of_their_country(
     assert event.status_code == 200
     assert "Open in Riga" in event.text
     assert not links_to(event.text, f"/events/{mine.id}/edit")
+    assert links_to(event.text, f"/events/{mine.id}/reply")  # the RSVP pages' reply form
     assert not posts_to(event.text, f"/events/{mine.id}/publish")
     assert (await client.get(f"/events/{theirs.id}")).status_code == 404
     assert (await client.get(f"/events/{theirs.id}.ics")).status_code == 404
     assert (await client.get(f"/events/{mine.id}/edit")).status_code == 403
     assert (await client.get("/events")).status_code == 403
+
+
+async def test_no_reply_once_answers_close(
+    client, riga, make_event, make_user, make_alumnus, sign_in
+):
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = await make_event(
+        riga,
+        title="Closing soon",
+        visibility=Visibility.OPEN,
+        rsvp_deadline=now - timedelta(hours=1),
+    )
+    user = await make_user(role=Role.ALUMNUS)
+    await make_alumnus(country="LV", user=user)
+    await sign_in(client, user)
+    page = await client.get(f"/events/{event.id}")
+    assert page.status_code == 200
+    assert "Answers are closed for this event." in page.text
+    assert not links_to(page.text, f"/events/{event.id}/reply")
 
 
 async def test_my_events_without_a_profile(client, make_user, sign_in):
