@@ -235,6 +235,16 @@ def check_event_pages(http: httpx.Client, login: Login) -> list[str]:
             ics = http.get(f"{path}.ics")
             if ics.status_code != 200 or not ics.content.startswith(b"BEGIN:VCALENDAR"):
                 problems.append(f"{login.role} {path}.ics: {ics.status_code}")
+            if login.role is not Role.ALUMNUS:
+                # The invitation pages of the event: the audience form and the CSV.
+                invite = http.get(f"{path}/invite")
+                if invite.status_code != 200 or invite.text.count("<h1") != 1:
+                    problems.append(f"{login.role} {path}/invite: {invite.status_code}")
+                csv = http.get(f"{path}/invitations.csv")
+                if csv.status_code != 200 or not csv.content.startswith(
+                    b"\xef\xbb\xbfinvitation_id"
+                ):
+                    problems.append(f"{login.role} {path}/invitations.csv: {csv.status_code}")
     return problems
 
 
