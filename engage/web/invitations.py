@@ -40,11 +40,13 @@ from engage.alumni.audience import parse_filter
 from engage.alumni.directory import directory_choices
 from engage.alumni.profiles import display_name
 from engage.alumni.segments import list_segments
+from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engage.events.models import Event
 from engage.events.services import get_event
 from engage.events.timefmt import to_local, zone_label
 from engage.i18n import N_, _
+from engage.invitations.jobs import check_invitable
 from engage.invitations.models import Invitation, InvitationStatus, InviteJob, JobStatus
 from engage.invitations.services import (
     count_invitations,
@@ -123,6 +125,15 @@ _ID_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 # --- Choosing the audience ----------------------------------------------------------
+
+
+def _closed(event: Event) -> str:
+    """Why nobody can be invited to the event now ("" when they can)."""
+    try:
+        check_invitable(event, now=utcnow())
+    except Conflict as exc:
+        return exc.message
+    return ""
 
 
 async def _choices(actor: Actor) -> dict[str, Any]:
@@ -221,6 +232,7 @@ async def invite_page(request: Request) -> Response:
         "zone": zone_label(event.timezone),
         "reasons": REASONS,
         "preview": None,
+        "closed": _closed(event),
         **await _choices(actor),
     }
     if request.method == "GET":
@@ -396,6 +408,7 @@ async def invitations_block(request: Request, actor: Actor, event: Event) -> dic
             "pages": max(1, -(-total // PAGE_SIZE)),
             "zone": zone_label(event.timezone),
             "notice": _(NOTICES[notice]) if notice in NOTICES else "",
+            "invitable": not _closed(event),
         }
     }
 

@@ -9,6 +9,7 @@ import asyncio
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -325,13 +326,31 @@ async def test_sending_to_a_draft_says_what_to_do_and_keeps_the_form(
     picked = {"audience": "people", "alumni_ids": str(person.id)}
 
     page = await _open(client, draft)
-    assert "This event is a draft" in page
-    response = await _post(client, draft, picked, "send")
+    assert "Publish the event before inviting people to it." in page
+    # A preview works, but offers no sending; a send forged anyway is refused.
+    previewed = await _post(client, draft, picked, page=page)
+    assert _preview(previewed.text) == (1, {})
+    assert 'name="action" value="send"' not in previewed.text
+    response = await _post(client, draft, picked, "send", previewed.text)
 
     assert response.status_code == 409
     assert "Publish the event before inviting people to it." in response.text
     assert form_of(response.text, f"/events/{draft.id}/invite")["alumni_ids"] == str(person.id)
     assert await Invitation.all().count() == 0
+    event_page = await client.get(f"/events/{draft.id}")
+    assert not links_to(event_page.text, f"/events/{draft.id}/invite")
+
+
+async def test_a_started_event_offers_no_invitations(client, nairobi, make_event):
+    embassy, _attache = nairobi
+    started = await make_event(embassy, starts_at=utcnow() - timedelta(hours=1))
+
+    event_page = await client.get(f"/events/{started.id}")
+    invite_page = await _open(client, started)
+
+    assert not links_to(event_page.text, f"/events/{started.id}/invite")
+    assert links_to(event_page.text, f"/events/{started.id}/invitations.csv")
+    assert "This event has started: nobody can be invited to it any more." in invite_page
 
 
 async def test_every_form_needs_the_csrf_token(client, nairobi, reception, make_alumnus):
