@@ -88,6 +88,7 @@ __all__ = [
     "InvalidCheckin",
     "WalkInCandidate",
     "WalkInResult",
+    "WalkInView",
     "add_walk_in",
     "attendance_counts",
     "checkin_arrival",
@@ -98,6 +99,7 @@ __all__ = [
     "undo_arrival",
     "walk_in_candidates",
     "walk_in_countries",
+    "walk_in_view",
 ]
 
 #: How long before the start the door list takes arrivals.
@@ -190,6 +192,15 @@ class WalkInCandidate:
     @property
     def arrived(self) -> bool:
         return self.invitation is not None and self.invitation.arrived_at is not None
+
+
+@dataclass(frozen=True)
+class WalkInView:
+    event: Event
+    closed: str
+    q: str
+    candidates: list[WalkInCandidate]
+    countries: list[Country]
 
 
 @dataclass(frozen=True)
@@ -484,7 +495,10 @@ def _accredited(event: Event) -> Subquery:
 
 async def walk_in_countries(actor: Actor, event_id: object) -> list[Country]:
     """The countries a walk-in may be from: those the event's embassy is accredited to."""
-    event = await _event_for(actor, event_id)
+    return await _countries(await _event_for(actor, event_id))
+
+
+async def _countries(event: Event) -> list[Country]:
     return await Country.filter(code__in=_accredited(event)).order_by("name")
 
 
@@ -494,6 +508,12 @@ async def walk_in_candidates(
     """People of the embassy's countries whose names ``q`` matches, with their
     invitation to the event if they have one (pending people too, labelled)."""
     event = await _event_for(actor, event_id)
+    return await _candidates(actor, event, q, limit=limit)
+
+
+async def _candidates(
+    actor: Actor, event: Event, q: str, *, limit: int = CANDIDATES
+) -> list[WalkInCandidate]:
     q = clean_text(q)[:_QUERY_MAX]
     if not q:
         return []
@@ -518,6 +538,21 @@ async def walk_in_candidates(
         )
         for p in people
     ]
+
+
+async def walk_in_view(
+    actor: Actor, event_id: object, q: str = "", *, now: datetime | None = None
+) -> WalkInView:
+    """What the walk-in page shows: the event, whether the door is open, the people a
+    search found and the countries a new person may be from."""
+    event = await _event_for(actor, event_id)
+    return WalkInView(
+        event=event,
+        closed=door_closed_reason(event, now=now),
+        q=clean_text(q)[:_QUERY_MAX],
+        candidates=await _candidates(actor, event, q),
+        countries=await _countries(event),
+    )
 
 
 async def add_walk_in(

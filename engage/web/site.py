@@ -7,6 +7,7 @@ from engage.web import (  # noqa: F401
     audit_log,
     auth_pages,
     directory,
+    door,
     events,
     health,
     imports,

@@ -115,6 +115,15 @@ EXPECTED = {
     ("POST", "/my/invitations/{id}"): Access.ALUMNUS,
     ("GET", "/events/{id}/reply"): Access.ALUMNUS,
     ("POST", "/events/{id}/reply"): Access.ALUMNUS,
+    # At the door: attachés of the event's embassy and staff. The check-in link is
+    # public, but opens only for them (anyone else gets the same "not valid" page).
+    ("GET", "/events/{id}/door"): Access.ATTACHE,
+    ("POST", "/events/{id}/door/{invitation}/arrived"): Access.ATTACHE,
+    ("POST", "/events/{id}/door/{invitation}/undo"): Access.ATTACHE,
+    ("GET", "/events/{id}/door/walk-in"): Access.ATTACHE,
+    ("POST", "/events/{id}/door/walk-in"): Access.ATTACHE,
+    ("GET", "/checkin/{token}"): Access.PUBLIC,
+    ("POST", "/checkin/{token}"): Access.PUBLIC,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
