@@ -101,8 +101,17 @@ def test_attache_invites_a_saved_segment_and_sees_the_counts(server: EngageServe
         assert _count(page, "not_answered") >= to_invite
         table = page.get_by_role("table", name="Answers so far")
         assert table.get_by_role("rowheader", name="Invited").count() == 1
-        assert page.get_by_role("button", name=re.compile(r"^Revoke")).count() >= 1
+        assert page.locator("details.revoke summary").count() >= to_invite
         csp_violations()
+
+        # Revoke one: two steps (the disclosure, then the button), then the notice.
+        first = page.locator("details.revoke").first
+        first.locator("summary").click()
+        first.get_by_role("button", name=re.compile(r"^Revoke the invitation")).click()
+        page.wait_for_url(re.compile(r"/events/\d+\?invitations=revoked#invitations$"))
+        assert "its link no longer works" in page.get_by_role("status").first.inner_text()
+        assert _count(page, "revoked") == 1
+        assert _count(page, "invited") == invited_before + to_invite - 1
 
         # Previewing again: the same people are now skipped as already invited.
         page.get_by_role("link", name="Invite alumni").click()
