@@ -31,8 +31,8 @@ from engage.events.hooks import Change, on_event_change
 from engage.events.models import Event
 from engage.invitations.jobs import templates_for
 from engage.invitations.models import Invitation, InvitationStatus
-from engage.mail.models import Category, OutboxMessage
-from engage.mail.outbox import enqueue_many, is_address, outbox_row, withdraw
+from engage.mail.models import Category
+from engage.mail.outbox import enqueue_many, is_address, outbox_values, withdraw
 
 #: Invitations read and notices written per batch.
 BATCH = 500
@@ -114,9 +114,9 @@ async def _invitees(
 
 def _notice(
     template: str, event: Event, person: dict[str, Any], *, key: str, method: str
-) -> OutboxMessage:
+) -> dict[str, Any]:
     invitation_id = int(person["id"])
-    return outbox_row(
+    return outbox_values(
         template,
         to=str(person["alumnus__email"]),
         to_name=f"{person['alumnus__given_name']} {person['alumnus__family_name']}".strip(),

@@ -10,17 +10,20 @@ inside the transaction of its change, so both commit or neither does::
                       context={"user": user.id}, using_db=conn)
 
 The worker (``engage.worker``) claims, renders and sends the rows after commit.
-A bulk send writes a batch at once: :func:`outbox_row` builds (and checks) each row,
-:func:`enqueue_many` inserts them, skipping dedupe keys already queued.
+A bulk send writes a batch at once: :func:`outbox_values` builds (and checks) each
+row, :func:`enqueue_many` inserts them, skipping dedupe keys already queued.
 :func:`withdraw` takes back messages not yet claimed (an invitation revoked).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -36,6 +39,8 @@ _DEFAULT_PRIORITY = {Category.TRANSACTIONAL: 10, Category.BULK: 0}
 _SCALARS = (str, int, float, bool, type(None))
 #: Rows per INSERT of :func:`enqueue_many`.
 _BATCH = 500
+_JSON_COLUMNS = frozenset({"context"})
+_ENUM_COLUMNS = frozenset({"category", "status"})
 
 
 @dataclass(frozen=True)
@@ -65,18 +70,20 @@ async def enqueue(
     ``context`` holds ids and small scalars only (no bodies, no tokens): the
     template is rendered at send time from the current data.
     """
-    row = outbox_row(
-        template,
-        to=to,
-        category=category,
-        dedupe_key=dedupe_key,
-        to_name=to_name,
-        context=context,
-        recipient=recipient,
-        priority=priority,
-        auto_submitted=auto_submitted,
-        send_after=send_after,
-        now=now,
+    row = OutboxMessage(
+        **outbox_values(
+            template,
+            to=to,
+            category=category,
+            dedupe_key=dedupe_key,
+            to_name=to_name,
+            context=context,
+            recipient=recipient,
+            priority=priority,
+            auto_submitted=auto_submitted,
+            send_after=send_after,
+            now=now,
+        )
     )
     # INSERT ... ON CONFLICT DO NOTHING: a duplicate neither fails nor aborts the
     # caller's transaction (which a caught IntegrityError would on PostgreSQL).
@@ -86,20 +93,49 @@ async def enqueue(
 
 
 async def enqueue_many(
-    rows: Sequence[OutboxMessage], *, using_db: BaseDBAsyncClient | None = None
+    rows: Sequence[Mapping[str, Any]], *, using_db: BaseDBAsyncClient | None = None
 ) -> None:
-    """Add many rows built by :func:`outbox_row` with one INSERT per batch; a row
+    """Add many rows of :func:`outbox_values` with one ``executemany`` per batch; a row
     whose ``dedupe_key`` is already in the outbox is skipped, as with :func:`enqueue`.
 
-    For bulk sends (a chunk of invitations): nothing is read back::
+    For bulk sends (a chunk of invitations): no model objects are built and nothing
+    is read back::
 
-        rows = [outbox_row("invitation", to=..., dedupe_key=f"invitation:{i}", ...) ...]
+        rows = [outbox_values("invitation", to=..., dedupe_key=f"invitation:{i}", ...) ...]
         await enqueue_many(rows, using_db=conn)
     """
-    if rows:
-        await OutboxMessage.bulk_create(
-            rows, ignore_conflicts=True, batch_size=_BATCH, using_db=using_db
-        )
+    if not rows:
+        return
+    conn = using_db or OutboxMessage._choose_db(True)
+    columns = tuple(rows[0])
+    unknown = set(columns) - set(OutboxMessage._meta.db_fields)
+    if unknown:
+        raise ValueError(f"not outbox columns: {sorted(unknown)}")
+    marks = (
+        [f"${n}" for n in range(1, len(columns) + 1)]
+        if conn.capabilities.dialect == "postgres"
+        else ["?"] * len(columns)
+    )
+    # Names from the model only (checked above); the values go as parameters.
+    names = ", ".join(f'"{column}"' for column in columns)
+    sql = (
+        f'INSERT INTO "{OutboxMessage._meta.db_table}" ({names}) '  # noqa: S608
+        f"VALUES ({', '.join(marks)}) ON CONFLICT DO NOTHING"
+    )
+    # Only JSON and enum columns need converting: done by position, not per value.
+    to_json = [i for i, c in enumerate(columns) if c in _JSON_COLUMNS]
+    to_text = [i for i, c in enumerate(columns) if c in _ENUM_COLUMNS]
+    pick = itemgetter(*columns)
+    values = []
+    for row in rows:
+        value = list(pick(row))
+        for i in to_json:
+            value[i] = json.dumps(value[i], separators=(",", ":"))
+        for i in to_text:
+            value[i] = str(value[i].value if isinstance(value[i], Enum) else value[i])
+        values.append(value)
+    for start in range(0, len(values), _BATCH):
+        await conn.execute_many(sql, values[start : start + _BATCH])
 
 
 async def withdraw(
@@ -135,7 +171,7 @@ def is_address(to: str) -> bool:
     return "@" in to and not any(ch in to for ch in "\r\n<> ")
 
 
-def outbox_row(
+def outbox_values(
     template: str,
     *,
     to: str,
@@ -148,8 +184,9 @@ def outbox_row(
     auto_submitted: bool = True,
     send_after: datetime | None = None,
     now: datetime | None = None,
-) -> OutboxMessage:
-    """The row :func:`enqueue` writes, checked and not saved (for :func:`enqueue_many`).
+) -> dict[str, Any]:
+    """The checked values of the row :func:`enqueue` writes, by column (for
+    :func:`enqueue_many`).
 
     Raises InvalidInput for an address that is not one, or a context holding more
     than ids, scalars and attachment specs.
@@ -161,23 +198,24 @@ def outbox_row(
         if not isinstance(value, _SCALARS) and not _is_attachment_list(key, value):
             raise InvalidInput(f"Outbox context holds ids and scalars only; {key!r} is not one.")
     now = now or utcnow()
-    return OutboxMessage(
-        created_at=now,
-        queued_at=now,
-        template=template,
-        category=category,
-        dedupe_key=dedupe_key,
-        to_address=to.strip(),
-        to_name=to_name,
-        recipient_type=recipient[0] if recipient else None,
-        recipient_id=recipient[1] if recipient else None,
-        context=context,
-        message_key=uuid.uuid4().hex,
-        auto_submitted=auto_submitted,
-        priority=_DEFAULT_PRIORITY[category] if priority is None else priority,
-        status=Status.QUEUED,
-        next_attempt_at=send_after or now,
-    )
+    return {
+        "created_at": now,
+        "queued_at": now,
+        "template": template,
+        "category": category,
+        "dedupe_key": dedupe_key,
+        "to_address": to.strip(),
+        "to_name": to_name,
+        "recipient_type": recipient[0] if recipient else None,
+        "recipient_id": recipient[1] if recipient else None,
+        "context": context,
+        "message_key": uuid.uuid4().hex,
+        "auto_submitted": auto_submitted,
+        "priority": _DEFAULT_PRIORITY[category] if priority is None else priority,
+        "status": Status.QUEUED,
+        "next_attempt_at": send_after or now,
+        "attempts": 0,
+    }
 
 
 def _is_attachment_list(key: str, value: Any) -> bool:
