@@ -8,6 +8,7 @@ others are skipped, and the resumable job that writes the invitations.
     counts = await classify(people, event, override_suspension=False)
     # {"invite": 812, "already_invited": 40, "no_consent": 3, ...}
     job = await run_invite_job(job.id)             # resumes from the checkpoint
+    await resume_invite_jobs()                     # at start-up: every unfinished run
 
 The rules:
 
@@ -243,6 +244,21 @@ async def run_invite_job(job_id: int, *, chunk_size: int = CHUNK_SIZE) -> Invite
         await _fail(job.id, f"{type(exc).__name__}: {exc}")
         raise
     return await InviteJob.get(id=job_id)
+
+
+async def resume_invite_jobs(*, chunk_size: int = CHUNK_SIZE) -> int:
+    """Run every job still marked running to its end (after a restart: call it once
+    the app or worker is up); returns how many were taken up.
+
+    A job that a live process is running at the same time is shared chunk by chunk,
+    never done twice (see the module doc).
+    """
+    ids = await (
+        InviteJob.filter(status=JobStatus.RUNNING).order_by("id").values_list("id", flat=True)
+    )
+    for job_id in ids:
+        await run_invite_job(int(job_id), chunk_size=chunk_size)
+    return len(ids)
 
 
 async def _job_actor(job: InviteJob) -> Actor:

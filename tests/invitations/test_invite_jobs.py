@@ -131,3 +131,18 @@ async def test_a_run_whose_actor_lost_the_embassy_fails(setting):
 
     assert stopped.status == JobStatus.FAILED and stopped.invited == 0
     assert await Invitation.all().count() == 0
+
+
+async def test_unfinished_runs_are_taken_up_at_start(setting, monkeypatch):
+    attache, event, _people = setting
+    job = await start_invite_job(attache, event.id, {"filter": {}})
+    _die_after(monkeypatch, 1)
+    with pytest.raises(Killed):
+        await run_invite_job(job.id, chunk_size=2)
+    monkeypatch.undo()
+
+    assert await jobs.resume_invite_jobs(chunk_size=2) == 1
+
+    done = await InviteJob.get(id=job.id)
+    assert done.status == JobStatus.DONE and done.invited == 7
+    assert await jobs.resume_invite_jobs() == 0
