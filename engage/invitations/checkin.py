@@ -11,6 +11,7 @@
     await add_walk_in(attache, event.id, person={"given_name": "Wanjiku",
         "family_name": "Kamau", "country": "KE"}, settings=settings)
     entry = await checkin_by_link(actor, settings, token)   # InvalidCheckin for others
+    image = checkin_qr(settings, invitation)             # the confirmation's QR code
     await attendance_counts(event)                       # {"attended": 31, "no_show": 9}
 
 The rules:
@@ -49,11 +50,13 @@ The rules:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import segno
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
@@ -70,12 +73,13 @@ from engage.alumni.profiles import clean_text, display_name, parse_bool, parse_i
 from engage.alumni.rights import is_erased
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound
+from engage.events import services as event_services
 from engage.events.models import Event, EventStatus
-from engage.events.services import get_event
 from engage.i18n import _
-from engage.invitations.links import CHECKIN_PURPOSE, link_is_live
+from engage.invitations.links import CHECKIN_PURPOSE, checkin_url, link_is_live
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
 from engage.invitations.rsvp import lock_event, promote_waitlist
+from engage.mail.render import InlineImage
 from engage.places.models import Accreditation, Country
 from engage.settings import Settings
 from engage.tokens import read_token
@@ -93,6 +97,7 @@ __all__ = [
     "attendance_counts",
     "checkin_arrival",
     "checkin_by_link",
+    "checkin_qr",
     "door_closed_reason",
     "door_list",
     "mark_arrived",
@@ -218,7 +223,7 @@ class WalkInResult:
 async def _event_for(actor: Actor, event_id: object) -> Event:
     """The event (embassy loaded) for an attaché of its embassy or staff; 404 / 403."""
     require_role(actor, Role.ATTACHE)
-    return await get_event(actor, event_id)
+    return await event_services.get_event(actor, event_id)
 
 
 async def _invitation_for(
@@ -233,7 +238,7 @@ async def _invitation_for(
         event_id is not None and parse_id(event_id) != invitation.event_id  # type: ignore[attr-defined]
     ):
         raise NotFound(_("Not found."))
-    event = await get_event(actor, invitation.event_id)  # type: ignore[attr-defined]
+    event = await event_services.get_event(actor, invitation.event_id)  # type: ignore[attr-defined]
     return invitation, event
 
 
@@ -761,3 +766,17 @@ async def checkin_arrival(
     assert actor is not None  # checked above
     invitation = await mark_arrived(actor, entry.invitation.id, now=now, ip=ip)
     return _entry(invitation)
+
+
+def checkin_qr(settings: Settings, invitation: Invitation) -> InlineImage:
+    """The check-in link as a QR code (PNG), for the HTML of a "yes" confirmation:
+    ``<img src="cid:{image.cid}">``. Built at send time: nothing of it is stored."""
+    buffer = io.BytesIO()
+    code = segno.make(checkin_url(settings, invitation), error="m", micro=False)
+    code.save(buffer, kind="png", scale=6, border=4)
+    return InlineImage(
+        cid=f"checkin-{invitation.id}@{settings.mail.domain}",
+        filename="check-in.png",
+        content_type="image/png",
+        data=buffer.getvalue(),
+    )

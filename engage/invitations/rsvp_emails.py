@@ -3,7 +3,8 @@
 The outbox row holds the invitation id and what was answered (status, guests,
 waitlist position at the time); the event, the local time with its zone, the RSVP
 link (derived here, never stored) and the sender (the embassy's alumni desk,
-Reply-To the attaché) are read when the message is rendered. A row without an
+Reply-To the attaché) are read when the message is rendered; so is, for someone
+coming in person, the check-in link and its QR code (an inline image). A row without an
 invitation (the template check, a preview) renders a sample.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 from engage.events.models import Event
 from engage.events.sender import sender_for
 from engage.events.timefmt import format_local_datetime
-from engage.invitations.links import rsvp_url
+from engage.invitations.checkin import checkin_qr
+from engage.invitations.links import checkin_url, rsvp_url
 from engage.invitations.models import Invitation
 from engage.mail.models import OutboxMessage
 from engage.mail.render import RenderError, register_context
@@ -59,6 +61,8 @@ def _sample(settings: Settings) -> dict[str, Any]:
         "guest_names": [],
         "answers": [],
         "rsvp_url": f"{settings.app.base_url}/rsvp/sample",
+        "checkin_url": "",
+        "checkin_cid": "",
     }
 
 
@@ -83,6 +87,23 @@ async def _context(row: OutboxMessage, settings: Settings) -> dict[str, Any]:
         "answers": _answers(invitation, event),
         "rsvp_url": rsvp_url(settings, invitation),
         "sender": await sender_for(event, settings),
+        **_checkin(settings, invitation, event, scalars["status"]),
+    }
+
+
+def _checkin(
+    settings: Settings, invitation: Invitation, event: Event, status: str
+) -> dict[str, Any]:
+    """Coming to an event in person: the check-in link and its QR code (an inline
+    image of the HTML part) for the door (engage.invitations.checkin)."""
+    online_only = bool(event.online_url) and not (event.venue or event.address)
+    if status != "yes" or online_only or event.status == "cancelled":
+        return {"checkin_url": "", "checkin_cid": ""}
+    image = checkin_qr(settings, invitation)
+    return {
+        "checkin_url": checkin_url(settings, invitation),
+        "checkin_cid": image.cid,
+        "inline_images": [image],
     }
 
 

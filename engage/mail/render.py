@@ -46,6 +46,19 @@ class Attachment:
     data: bytes
 
 
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows as ``<img src="cid:{cid}">`` (a related part).
+
+    A context loader returns them under ``inline_images`` (built at send time, like
+    the links they may hold, e.g. a QR code)."""
+
+    cid: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 #: ``loader(row, settings)``: settings carry the secret that derives link tokens.
 ContextLoader = Callable[[OutboxMessage, Settings], Awaitable[dict[str, Any]]]
 #: ``builder(spec, settings)``: ``spec`` is the row's ``{"kind": ..., ...}`` entry.
@@ -146,6 +159,16 @@ class Renderer:
             msg["Auto-Submitted"] = "auto-generated"
         msg.set_content(text, charset="utf-8")
         msg.add_alternative(html, subtype="html", charset="utf-8")
+        for image in variables.get("inline_images") or ():
+            maintype, subtype, _params = _content_type(image.content_type)
+            msg.get_body(("html",)).add_related(  # type: ignore[union-attr]
+                image.data,
+                maintype=maintype,
+                subtype=subtype,
+                cid=f"<{image.cid}>",
+                filename=image.filename,
+                disposition="inline",
+            )
         for spec in row.context.get("attachments", []):
             builder = _ATTACHMENTS.get(str(spec.get("kind")))
             if builder is None:
