@@ -296,7 +296,8 @@ async def invite_resume(request: Request) -> Response:
     event_id = path_id(request, "id")
     job = await get_invite_job(actor, event_id, path_id(request, "job_id"))
     if job.status == JobStatus.RUNNING:
-        await _run(job, wait=job.total - job.checkpoint <= IN_REQUEST)
+        handled = job.invited + sum(job_skipped(job).values())
+        await _run(job, wait=job.total - handled <= IN_REQUEST)
     return RedirectResponse(f"/events/{event_id}/invite/{job.id}", status_code=303)
 
 
