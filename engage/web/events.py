@@ -42,6 +42,7 @@ from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form, read_form
 from engage.web.identity import client_ip
 from engage.web.identity import current_actor as _actor
+from engage.web.invitations import invitations_block
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
@@ -356,6 +357,7 @@ async def event_detail(request: Request) -> Response:
     if not actor.at_least(Role.ATTACHE):
         context["answerable"] = services.can_answer(event, now=utcnow())
         return render(request, "events/public.html", context)
+    context.update(await invitations_block(request, actor, event))
     return render(request, "events/event.html", context)
 
 
