@@ -52,6 +52,7 @@ from engage.events.models import Event
 from engage.events.services import get_event
 from engage.events.timefmt import to_local
 from engage.i18n import _
+from engage.invitations.checkin import attendance_counts
 from engage.invitations.jobs import (
     CHUNK_SIZE,
     OUTSIDE_SCOPE,
@@ -62,7 +63,13 @@ from engage.invitations.jobs import (
     classify,
     run_invite_job,
 )
-from engage.invitations.models import Invitation, InvitationStatus, InviteJob, JobStatus
+from engage.invitations.models import (
+    Invitation,
+    InvitationSource,
+    InvitationStatus,
+    InviteJob,
+    JobStatus,
+)
 from engage.invitations.rsvp import lock_event, promote_waitlist, waitlist_positions
 from engage.mail.outbox import withdraw
 
@@ -99,6 +106,8 @@ CSV_COLUMNS = (
     "responded_at",
     "waitlist_position",
     "arrived_at",
+    "arrived_by",
+    "walk_in",
 )
 
 
@@ -282,7 +291,8 @@ async def revoke_invitation(
 async def invitation_counts(actor: Actor, event_id: object) -> dict[str, int]:
     """Counts for the event page: ``invited`` (every invitation not revoked), ``yes``,
     ``no``, ``maybe``, ``waitlisted``, ``not_answered``, ``revoked``, ``guests``
-    (brought by those coming) and ``seats_taken`` (people coming plus guests)."""
+    (brought by those coming), ``seats_taken`` (people coming plus guests), and
+    ``attended`` / ``no_show`` (engage.invitations.checkin.attendance_counts)."""
     event = await _event_for(actor, event_id)
     rows = (
         await Invitation.filter(event_id=event.id)
@@ -303,6 +313,7 @@ async def invitation_counts(actor: Actor, event_id: object) -> dict[str, int]:
         "revoked": revoked,
         "guests": guests.get(InvitationStatus.YES.value, 0),
         "seats_taken": event.seats_taken,
+        **await attendance_counts(event),
     }
 
 
@@ -386,7 +397,7 @@ async def _csv_chunks(event: Event) -> AsyncIterator[bytes]:
     while True:
         found = (
             await Invitation.filter(event_id=event.id, id__gt=after)
-            .select_related("alumnus")
+            .select_related("alumnus", "arrived_by")
             .order_by("id")
             .limit(CSV_CHUNK)
         )
@@ -419,6 +430,8 @@ def _csv_row(
         _local(invitation.responded_at, event.timezone),
         positions.get(invitation.id, ""),
         _local(invitation.arrived_at, event.timezone),
+        invitation.arrived_by.email if invitation.arrived_by else "",
+        "yes" if invitation.source == InvitationSource.WALK_IN else "no",
         *(_answer(answers.get(str(q["id"]))) for q in questions),
     ]
     return [neutralise(value) for value in values]

@@ -54,6 +54,8 @@ async def test_counts(party):
         "revoked": 0,
         "guests": 1,
         "seats_taken": 3,
+        "attended": 0,
+        "no_show": 0,
     }
 
 
