@@ -46,14 +46,15 @@ def rsvp_url(settings: Settings, invitation: Invitation) -> str:
 async def invitation_for_token(
     settings: Settings, token: str, *, now: datetime | None = None
 ) -> Invitation | None:
-    """The invitation a live RSVP link names (its ``event`` loaded), or None.
+    """The invitation a live RSVP link names (its ``event`` and the event's ``embassy``
+    loaded), or None.
 
     None for every kind of invalid link alike, so a page shows one answer for all.
     """
     claim = read_token(settings.app.secret_key, PURPOSE, token)
     if claim is None:
         return None
-    invitation = await Invitation.get_or_none(id=claim.id).select_related("event")
+    invitation = await Invitation.get_or_none(id=claim.id).select_related("event", "event__embassy")
     if invitation is None or not link_is_live(invitation, claim.version, now=now):
         return None
     return invitation

@@ -35,6 +35,7 @@ Rules:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +53,7 @@ from engage.i18n import _
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
 from engage.invitations.rsvp_form import RsvpAnswer, clean_answer
 from engage.mail.models import Category
-from engage.mail.outbox import enqueue
+from engage.mail.outbox import enqueue_many, outbox_values
 
 # --- Answering --------------------------------------------------------------------------
 
@@ -69,6 +70,14 @@ async def lock_event(event_id: int, conn: BaseDBAsyncClient) -> Event:
     return event
 
 
+@dataclass(frozen=True)
+class Answered:
+    #: With ``event`` (locked copy) and ``alumnus`` loaded.
+    invitation: Invitation
+    #: The waitlist position when the answer left the person waiting, else None.
+    position: int | None
+
+
 async def answer(
     invitation_id: int, given: RsvpAnswer, *, now: datetime | None = None
 ) -> Invitation:
@@ -80,32 +89,42 @@ async def answer(
     event_id = await Invitation.filter(id=invitation_id).values_list("event_id", flat=True)
     if not event_id:
         raise NotFound(_("Not found."))
+    return (await record_answer(invitation_id, event_id[0], given, now=now)).invitation
+
+
+async def record_answer(
+    invitation_id: int, event_id: int, given: RsvpAnswer, *, now: datetime | None = None
+) -> Answered:
+    """:func:`answer` for a caller that already read the invitation's event id (the
+    link pages), with the waitlist position. NotFound if the two do not match."""
     async with in_transaction() as conn:
-        event = await lock_event(event_id[0], conn)
+        event = await lock_event(event_id, conn)
         at = now or utcnow()  # taken under the lock: answer order is decision order
         invitation = (
-            await Invitation.filter(id=invitation_id)
+            await Invitation.filter(id=invitation_id, event_id=event_id)
             .select_related("alumnus")
             .using_db(conn)
             .first()
         )
         if invitation is None or invitation.status == InvitationStatus.REVOKED:
             raise NotFound(_("Not found."))
+        invitation.event = event
         if not events.can_answer(event, now=at):
             raise Conflict(_closed_message(event))
         cleaned = clean_answer(event, given)
         if not _changes(invitation, cleaned):
-            invitation.event = event
-            return invitation
+            position = await waitlist_position(invitation, using_db=conn)
+            return Answered(invitation, position)
         freed = await _apply(invitation, cleaned, event, at, conn)
         promoted: list[Invitation] = []
         if freed:
             promoted = await _promote(event, at, conn, answering=invitation)
-        await _enqueue_confirmation(invitation, event, conn)
-        for person in promoted:
-            await _enqueue_promotion(person, conn)
-    invitation.event = event
-    return invitation
+        position = await waitlist_position(invitation, using_db=conn)
+        rows = [row for person in promoted if (row := _promotion(person))]
+        if invitation.alumnus.email:
+            rows.insert(0, _confirmation(invitation, position))
+        await enqueue_many(rows, using_db=conn)
+    return Answered(invitation, position)
 
 
 def _closed_message(event: Event) -> str:
@@ -208,8 +227,7 @@ async def promote_waitlist(event: Event, conn: BaseDBAsyncClient) -> list[Invita
     is updated on the object too, so a caller saving it later keeps the count.
     """
     promoted = await _promote(event, utcnow(), conn)
-    for person in promoted:
-        await _enqueue_promotion(person, conn)
+    await enqueue_many([row for person in promoted if (row := _promotion(person))], using_db=conn)
     return promoted
 
 
@@ -302,39 +320,34 @@ def _stamp(instant: datetime | None) -> int:
     return int((instant or utcnow()).timestamp() * 1_000_000)
 
 
-async def _enqueue_confirmation(
-    invitation: Invitation, event: Event, conn: BaseDBAsyncClient
-) -> None:
-    """A confirmation per answer given: the answer time is in the dedupe key."""
+def _confirmation(invitation: Invitation, position: int | None) -> dict[str, Any]:
+    """The confirmation's outbox row: one per answer given (its time is in the key)."""
     alumnus = invitation.alumnus
-    if not alumnus.email:
-        return
     context: dict[str, Any] = {
         "invitation": invitation.id,
         "status": str(invitation.status),
         "guests": invitation.guests,
     }
-    if invitation.status == InvitationStatus.WAITLISTED:
-        context["position"] = await waitlist_position(invitation, using_db=conn)
+    if position is not None:
+        context["position"] = position
     if invitation.status in (InvitationStatus.YES, InvitationStatus.MAYBE):
-        context["attachments"] = [_calendar(event.id, invitation.id)]
-    await enqueue(
+        context["attachments"] = [_calendar(invitation.event.id, invitation.id)]
+    return outbox_values(
         "rsvp_confirmation",
-        to=alumnus.email,
+        to=alumnus.email or "",
         to_name=_name(alumnus),
         category=Category.TRANSACTIONAL,
         dedupe_key=f"rsvp:{invitation.id}:{_stamp(invitation.responded_at)}",
         context=context,
         recipient=("alumnus", alumnus.id),
-        using_db=conn,
     )
 
 
-async def _enqueue_promotion(invitation: Invitation, conn: BaseDBAsyncClient) -> None:
+def _promotion(invitation: Invitation) -> dict[str, Any] | None:
     alumnus = invitation.alumnus
     if not alumnus.email:
-        return
-    await enqueue(
+        return None
+    return outbox_values(
         "waitlist_promoted",
         to=alumnus.email,
         to_name=_name(alumnus),
@@ -346,7 +359,6 @@ async def _enqueue_promotion(invitation: Invitation, conn: BaseDBAsyncClient) ->
             "attachments": [_calendar(invitation.event_id, invitation.id)],  # type: ignore[attr-defined]
         },
         recipient=("alumnus", alumnus.id),
-        using_db=conn,
     )
 
 

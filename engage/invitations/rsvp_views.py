@@ -30,7 +30,12 @@ from engage.events.sender import sender_for
 from engage.i18n import _
 from engage.invitations.links import invitation_for_token
 from engage.invitations.models import Invitation, InvitationStatus
-from engage.invitations.rsvp import answer, answer_open_event, invitations_of_alumnus
+from engage.invitations.rsvp import (
+    Answered,
+    answer_open_event,
+    invitations_of_alumnus,
+    record_answer,
+)
 from engage.invitations.rsvp import waitlist_position as _position
 from engage.invitations.rsvp_form import form_values_of, parse_answer
 from engage.markdown import render_markdown
@@ -55,8 +60,11 @@ class RsvpView:
     accepting: bool
     #: 1, 2, ... while waitlisted.
     position: int | None
-    #: The event's description, rendered and sanitised.
-    description_html: str
+
+    @property
+    def description_html(self) -> str:
+        """The event's description, rendered and sanitised."""
+        return render_markdown(self.event.description)
 
     @property
     def status(self) -> str:
@@ -69,17 +77,35 @@ class RsvpView:
 
 
 async def _view(
-    invitation: Invitation | None, event: Event, *, now: datetime | None = None
+    invitation: Invitation | None,
+    event: Event,
+    *,
+    now: datetime | None = None,
+    answered: Answered | None = None,
 ) -> RsvpView:
     if not isinstance(event.embassy, Embassy):  # not loaded yet
         await event.fetch_related("embassy")
+    if answered is not None:
+        position = answered.position
+    else:
+        position = await _position(invitation) if invitation else None
     return RsvpView(
         invitation=invitation,
         event=event,
         accepting=events.can_answer(event, now=now or utcnow()),
-        position=await _position(invitation) if invitation else None,
-        description_html=render_markdown(event.description),
+        position=position,
     )
+
+
+async def _answered(
+    invitation: Invitation, values: Mapping[str, str], now: datetime | None
+) -> RsvpView:
+    """Record the typed answer to ``invitation`` (its event and embassy loaded)."""
+    given = parse_answer(dict(values), invitation.event)
+    done = await record_answer(invitation.id, invitation.event.id, given, now=now)
+    event = done.invitation.event
+    event.embassy = invitation.event.embassy  # the locked copy has only the row
+    return await _view(done.invitation, event, now=now, answered=done)
 
 
 # --- By personal link -------------------------------------------------------------------
@@ -102,12 +128,10 @@ async def answer_by_link(
 ) -> RsvpView:
     """Record the answer typed in the form (InvalidLink, InvalidInput, Conflict)."""
     invitation = await _by_link(settings, token, now)
-    given = parse_answer(dict(values), invitation.event)
     try:
-        done = await answer(invitation.id, given, now=now)
+        return await _answered(invitation, values, now)
     except NotFound:  # revoked since the link was checked
         raise InvalidLink() from None
-    return await _view(done, done.event, now=now)
 
 
 async def calendar_by_link(settings: Settings, token: str) -> bytes:
@@ -174,9 +198,7 @@ async def my_invitation(
 async def answer_my_invitation(
     actor: Actor, invitation_id: int, values: Mapping[str, str], *, now: datetime | None = None
 ) -> RsvpView:
-    invitation = await _own(actor, invitation_id)
-    done = await answer(invitation.id, parse_answer(dict(values), invitation.event), now=now)
-    return await _view(done, done.event, now=now)
+    return await _answered(await _own(actor, invitation_id), values, now)
 
 
 # --- An event's reply page (invited, or open to the person's country) --------------------
@@ -207,7 +229,7 @@ async def reply_to_event(
     current = await event_reply(actor, event_id, now=now)
     given = parse_answer(dict(values), current.event)
     if current.invitation is not None:
-        done = await answer(current.invitation.id, given, now=now)
-    else:
-        done = await answer_open_event(await _alumnus(actor), event_id, given, now=now)
+        current.invitation.event = current.event
+        return await _answered(current.invitation, values, now)
+    done = await answer_open_event(await _alumnus(actor), event_id, given, now=now)
     return await _view(done, done.event, now=now)

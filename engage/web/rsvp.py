@@ -47,14 +47,17 @@ from engage.web.templating import render
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}
 
 
-def _context(view: RsvpView, *, action: str, calendar: str) -> dict[str, Any]:
-    return {
+def _context(view: RsvpView, *, action: str, calendar: str, page: bool = True) -> dict[str, Any]:
+    """What the templates need; ``page`` for ``rsvp/page.html`` (the description)."""
+    context: dict[str, Any] = {
         "view": view,
         "event": view.event,
-        "description_html": Markup(view.description_html),  # noqa: S704 - sanitised (engage.markdown)
         "action": action,
         "calendar_url": calendar,
     }
+    if page:
+        context["description_html"] = Markup(view.description_html)  # noqa: S704 - sanitised
+    return context
 
 
 async def _typed(request: Request) -> Form:
@@ -98,7 +101,7 @@ async def rsvp(request: Request) -> Response:
     return render(
         request,
         "rsvp/answered.html",
-        {**_context(view, **here), "back": request.url.path},
+        {**_context(view, **here, page=False), "back": request.url.path},
         headers=NO_REFERRER,
     )
 
@@ -119,19 +122,20 @@ async def rsvp_calendar(request: Request) -> Response:
 # --- My invitations ---------------------------------------------------------------------
 
 
-def _mine(view: RsvpView) -> dict[str, Any]:
+def _mine(view: RsvpView, *, page: bool = True) -> dict[str, Any]:
     assert view.invitation is not None
     return _context(
         view,
         action=f"/my/invitations/{view.invitation.id}",
         calendar=f"/events/{view.event.id}.ics",
+        page=page,
     )
 
 
 @page("/my/invitations", access=Access.ALUMNUS, name="my_invitations")
 async def invitations(request: Request) -> Response:
     views = await my_invitations(await current_actor(request))
-    entries = [{**_mine(v), "form": Form(values=v.values)} for v in views]
+    entries = [{**_mine(v, page=False), "form": Form(values=v.values)} for v in views]
     return render(request, "rsvp/mine.html", {"entries": entries})
 
 
@@ -145,7 +149,8 @@ async def answer_invitation(request: Request) -> Response:
     except (InvalidInput, Conflict) as exc:
         context = _mine(await my_invitation(actor, invitation_id))
         return form_failure(request, "rsvp/page.html", form, exc, context)
-    return render(request, "rsvp/answered.html", {**_mine(view), "back": "/my/invitations"})
+    context = _mine(view, page=False)
+    return render(request, "rsvp/answered.html", {**context, "back": "/my/invitations"})
 
 
 # --- An event's reply page --------------------------------------------------------------
@@ -168,5 +173,7 @@ async def reply(request: Request) -> Response:
         context = _context(await event_reply(actor, event_id), **here)
         return form_failure(request, "rsvp/page.html", form, exc, context)
     return render(
-        request, "rsvp/answered.html", {**_context(view, **here), "back": request.url.path}
+        request,
+        "rsvp/answered.html",
+        {**_context(view, **here, page=False), "back": request.url.path},
     )
