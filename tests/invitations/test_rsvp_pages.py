@@ -262,6 +262,7 @@ async def test_my_invitations_lists_and_answers_ones_own(
     page = (await client.get("/my/invitations")).text
 
     assert "Independence Day reception" in page
+    assert '<a href="/my/invitations" aria-current="page">' in page  # in the navigation
     assert "Seminar on logistics" not in page and "Withdrawn dinner" not in page
     assert f'action="/my/invitations/{mine.id}"' in page
     assert f'id="i{mine.id}-status-yes"' in page
