@@ -104,6 +104,7 @@ async def test_search_by_name_folds_case_and_accents_and_finds_guests(door):
     assert await found("Achieng") == []
     assert await found("Kiprop") == []
     assert await found("nobody") == []
+    assert await found("!!! ?") == []  # nothing to search for: nobody, not everyone
     listing = await door_list(door.attache, door.event.id, q="wanj")
     assert listing.total == 1 and listing.counts.expected == 2  # counts are the event's
 
