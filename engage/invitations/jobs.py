@@ -166,20 +166,15 @@ async def audience_people(audience: InviteAudience, *, actor: Actor) -> QuerySet
     return query
 
 
-def reason_case(
-    event: Event, *, override_suspension: bool, ids: tuple[int, int] | None = None
-) -> Case:
+def reason_case(event: Event, *, override_suspension: bool, after: int = 0) -> Case:
     """Why each person would be skipped (the first reason that applies), or "invite".
 
-    ``ids`` (low, high] bounds the people it will see: the invitations looked up are
-    then only theirs (an index range), not every invitation to the event, so a chunk
+    ``after``: the people it will see have greater ids, so only the invitations of
+    those are looked up (an index range), not every invitation to the event: a chunk
     costs the same at the end of a large run as at its start.
     """
     embassy_countries = Accreditation.filter(embassy_id=event.embassy_id).values("country_id")  # type: ignore[attr-defined]
-    invited = Invitation.filter(event_id=event.id)
-    if ids is not None:
-        invited = invited.filter(alumnus_id__gt=ids[0], alumnus_id__lte=ids[1])
-    invited = invited.values("alumnus_id")
+    invited = Invitation.filter(event_id=event.id, alumnus_id__gt=after).values("alumnus_id")
     whens = [
         When(~Q(country_id__in=Subquery(embassy_countries)), then=OUTSIDE_SCOPE),
         When(Q(id__in=Subquery(invited)), then=ALREADY_INVITED),
@@ -337,30 +332,27 @@ async def _next_chunk(
     its people with their reason, the last id it covers (None: no more), and how
     many picked ids it covers that name nobody in scope."""
     low = job.checkpoint
-    expected = 0
+    case = reason_case(event, override_suspension=job.override_suspension, after=low)
+    fields = ("id", "reason", "email", "given_name", "family_name", "preferred_name")
     if audience.alumni_ids is not None:
         picks = [pk for pk in audience.alumni_ids if pk > low][:chunk_size]
         if not picks:
             return people, [], None, 0
-        query, high, expected = people.filter(id__in=picks), picks[-1], len(picks)
-    else:
-        ids = await (
-            people.filter(id__gt=low)
-            .order_by("id")
-            .limit(chunk_size)
-            .using_db(conn)
-            .values_list("id", flat=True)
-        )
-        if not ids:
-            return people, [], None, 0
-        query, high = people.filter(id__gt=low, id__lte=ids[-1]), int(ids[-1])
-    case = reason_case(event, override_suspension=job.override_suspension, ids=(low, high))
+        query = people.filter(id__in=picks)
+        rows = await query.annotate(reason=case).using_db(conn).values(*fields)
+        return query, rows, picks[-1], len(picks) - len(rows)
     rows = await (
-        query.annotate(reason=case)
+        people.filter(id__gt=low)
+        .annotate(reason=case)
+        .order_by("id")
+        .limit(chunk_size)
         .using_db(conn)
-        .values("id", "reason", "email", "given_name", "family_name", "preferred_name")
+        .values(*fields)
     )
-    return query, rows, high, max(0, expected - len(rows))
+    if not rows:
+        return people, [], None, 0
+    high = int(rows[-1]["id"])
+    return people.filter(id__gt=low, id__lte=high), rows, high, 0
 
 
 async def _invite_rows(
