@@ -147,6 +147,8 @@ class InvitationCounts(BaseModel):
     revoked: int
     guests: int = Field(description="Guests of those coming.")
     seats_taken: int = Field(description="People coming and their guests.")
+    attended: int = Field(default=0, description="Marked arrived at the door.")
+    no_show: int = Field(default=0, description="Said yes, not arrived (once it started).")
 
 
 class InvitationPage(BaseModel):

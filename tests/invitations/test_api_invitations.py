@@ -67,6 +67,7 @@ async def test_invite_by_ids_then_list_the_answers(client, sign_in, nairobi, mak
     assert item["guests"] == 1 and item["guest_names"] == ["Wanjiku"]
     assert item["waitlist_position"] is None and item["responded_at"].endswith("+03:00")
     assert page["counts"]["yes"] == 1 and page["counts"]["seats_taken"] == 2
+    assert page["counts"]["attended"] == 0 and page["counts"]["no_show"] == 0
     assert (await client.get(url, params={"status": "no"})).json()["items"] == []
     assert (await client.get(url, params={"status": "coming"})).status_code == 422
 
