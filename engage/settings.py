@@ -170,6 +170,12 @@ class MailSettings(_Section):
         return value
 
 
+class SchedulerSettings(_Section):
+    #: How often the scheduler (reminders) looks for due work, in seconds. It runs in
+    #: every process that sends mail; on PostgreSQL one at a time takes each turn.
+    interval_seconds: float = Field(default=60.0, gt=0)
+
+
 class ProgrammeSettings(_Section):
     name: str = "International Military Education and Training"
     #: How a training place was paid for; another programme configures its own.
@@ -223,6 +229,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     programme: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 

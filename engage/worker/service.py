@@ -1,4 +1,5 @@
-"""Running the worker (and on the embedded default, the mail sink) in a process."""
+"""Running the worker and the scheduler (and on the embedded default, the mail sink)
+in a process."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from engage.mail.transport import SmtpTransport
 from engage.settings import Settings
 from engage.worker.lock import sender_lock
 from engage.worker.runner import Worker
+from engage.worker.scheduler import Scheduler
 
 log = logging.getLogger("engage.worker")
 
@@ -21,6 +23,7 @@ log = logging.getLogger("engage.worker")
 class MailService:
     worker: Worker | None
     sink: Sink | None
+    scheduler: Scheduler | None = None
 
 
 @contextlib.asynccontextmanager
@@ -31,11 +34,12 @@ async def mail_service(
     hold_lock: bool = True,
     concurrency: int | None = None,
 ) -> AsyncIterator[MailService]:
-    """Start the embedded sink (if configured) and the worker for the block's duration.
+    """Start the embedded sink (if configured) and the worker for the block's duration,
+    with the scheduler (reminders) beside the worker.
 
-    On exit the worker stops claiming, finishes or releases its rows, and the sink
-    closes. With ``hold_lock`` (on SQLite) raises :class:`SenderLockHeld` if another
-    process already serves this database.
+    On exit the worker stops claiming, finishes or releases its rows, the scheduler
+    finishes its turn, and the sink closes. With ``hold_lock`` (on SQLite) raises
+    :class:`SenderLockHeld` if another process already serves this database.
     """
     sink = None
     if settings.smtp.is_embedded:
@@ -44,6 +48,8 @@ async def mail_service(
     lock = sender_lock(settings) if hold_lock else None
     worker = None
     task = None
+    scheduler = None
+    scheduling = None
     stop = asyncio.Event()
     try:
         if lock is not None:
@@ -56,9 +62,13 @@ async def mail_service(
             )
             worker = Worker(settings, transport, concurrency=concurrency)
             task = asyncio.create_task(worker.run(stop))
-        yield MailService(worker=worker, sink=sink)
+            scheduler = Scheduler(settings)
+            scheduling = asyncio.create_task(scheduler.run(stop))
+        yield MailService(worker=worker, sink=sink, scheduler=scheduler)
     finally:
         stop.set()
+        if scheduling is not None:
+            await scheduling
         if task is not None and worker is not None:
             await task
             await worker.transport.close()
