@@ -12,6 +12,7 @@ from engage.web import (  # noqa: F401
     health,
     imports,
     invitations,
+    invitee_messages,
     mailbox,
     pages,
     password,

@@ -107,6 +107,10 @@ EXPECTED = {
     ("POST", "/events/{id}/invite/{job_id}/resume"): Access.ATTACHE,
     ("GET", "/events/{id}/invitations.csv"): Access.ATTACHE,
     ("POST", "/events/{id}/invitations/{inv_id}/revoke"): Access.ATTACHE,
+    # Messages to invitees: attachés of the event's embassy, and staff.
+    ("GET", "/events/{id}/messages"): Access.ATTACHE,
+    ("GET", "/events/{id}/messages/new"): Access.ATTACHE,
+    ("POST", "/events/{id}/messages/new"): Access.ATTACHE,
     # RSVP: the personal link is the credential (no sign-in); one's own invitations.
     ("GET", "/rsvp/{token}"): Access.PUBLIC,
     ("POST", "/rsvp/{token}"): Access.PUBLIC,
