@@ -133,3 +133,13 @@ async def test_staff_write_to_any_event_and_an_empty_list_says_so(
     )
     assert sent.status_code == 303
     assert (await InviteeMessage.get(event_id=event.id)).recipients == 1
+
+
+async def test_the_event_page_links_to_the_messages(client, sign_in, reception):
+    event, attache = reception
+    await sign_in(client, attache)
+
+    page = await client.get(f"/events/{event.id}")
+
+    assert page.status_code == 200
+    assert f'href="/events/{event.id}/messages"' in page.text
