@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from engage.clock import utcnow
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.invitations.reminders import due_reminders
-from engage.mail.models import OutboxMessage
+from engage.mail.models import OutboxMessage, Status
 from engage.worker.scheduler import SCHEDULER_LOCK, Scheduler
+from tests.mail.processes import wait_for
 from tests.mail_fixtures import FakeClock
 
 STARTS = datetime(2026, 4, 2, 15, 0, tzinfo=UTC)  # 18:00 Riga time
@@ -89,10 +91,9 @@ async def test_run_ticks_until_stopped(settings, db, make_embassy, make_event, m
         await ticks.put(written)
         return written
 
-    quick = settings.model_copy(
-        update={"scheduler": settings.scheduler.model_copy(update={"interval_seconds": 0.05})}
+    scheduler = Scheduler(
+        _quick(settings), clock=FakeClock(WEEK_BEFORE), jobs={"reminders": watched}
     )
-    scheduler = Scheduler(quick, clock=FakeClock(WEEK_BEFORE), jobs={"reminders": watched})
     stop = asyncio.Event()
     running = asyncio.create_task(scheduler.run(stop))
     assert await ticks.get() == 2  # at once on start
@@ -100,6 +101,45 @@ async def test_run_ticks_until_stopped(settings, db, make_embassy, make_event, m
     stop.set()
     await running
     assert len(await _reminder_keys()) == 2
+
+
+def _quick(settings):
+    return settings.model_copy(
+        update={"scheduler": settings.scheduler.model_copy(update={"interval_seconds": 0.05})}
+    )
+
+
+async def test_the_app_runs_the_scheduler_beside_its_worker(
+    settings, make_embassy, make_event, make_alumnus
+):
+    # As `engage serve` does on SQLite (and `engage worker` in a deployment): the
+    # scheduler writes a due reminder, the worker beside it sends it to the embedded
+    # mail server.
+    from engage.app import create_app
+
+    app = create_app(_quick(settings), run_worker=True, hold_lock=False)
+    async with app.router.lifespan_context(app):
+        assert isinstance(app.state.mail.scheduler, Scheduler)
+        embassy = await make_embassy(code="RIX", country="LV", timezone="Europe/Riga")
+        soon = utcnow().replace(microsecond=0) + timedelta(hours=2)
+        event = await make_event(
+            embassy, starts_at=soon, reminders=[{"before_minutes": 180, "to": "coming"}]
+        )
+        await Invitation.create(
+            event=event,
+            alumnus=await make_alumnus(country="LV"),
+            status=InvitationStatus.YES,
+            invited_at=soon - timedelta(days=9),
+        )
+
+        async def reminded() -> bool:
+            return await OutboxMessage.exists(
+                dedupe_key__startswith="reminder:", status=Status.SENT
+            )
+
+        await wait_for(reminded, within=30, what="the reminder to be written and sent")
+        assert app.state.mail.scheduler.ran >= 1
+    assert app.state.mail.scheduler.skipped == 0
 
 
 # --- PostgreSQL: one place at a time ------------------------------------------------------
