@@ -93,7 +93,7 @@ def _question_problem(question: dict[str, Any], value: str, *, coming: bool) -> 
 
 def parse_answer(values: dict[str, str], event: Event) -> RsvpAnswer:
     """An answer from form fields: ``status``, ``guests``, ``guest_name_1``..,
-    ``q_<question id>`` (see :func:`answer_fields`)."""
+    ``q_<question id>``."""
     raw_guests = values.get("guests", "").strip() or "0"
     if not raw_guests.isdigit() or len(raw_guests) > 4:
         raise InvalidInput(
@@ -106,14 +106,6 @@ def parse_answer(values: dict[str, str], event: Event) -> RsvpAnswer:
         guest_names=[values.get(f"guest_name_{i}", "") for i in range(1, min(guests, 99) + 1)],
         answers={str(q["id"]): values.get(f"q_{q['id']}", "") for q in event.questions or []},
     )
-
-
-def answer_fields(event: Event) -> list[str]:
-    """The form fields an answer to ``event`` has."""
-    names = ["status", "guests"]
-    names += [f"guest_name_{i}" for i in range(1, event.guests_allowed + 1)]
-    names += [f"q_{q['id']}" for q in event.questions or []]
-    return names
 
 
 def form_values_of(invitation: Invitation) -> dict[str, str]:

@@ -43,8 +43,9 @@ from engage.web.identity import current_actor
 from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
-#: The link's address is a credential: never sent on as a referrer.
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+#: The link's address is a credential: never sent on as a referrer; and the page
+#: holds a person's answer: never stored by a browser or proxy.
+NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 def _context(view: RsvpView, *, action: str, calendar: str, page: bool = True) -> dict[str, Any]:

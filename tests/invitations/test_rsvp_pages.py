@@ -58,6 +58,7 @@ async def test_the_page_shows_the_event_and_the_form(client, settings, reception
 
     assert response.status_code == 200
     assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
     page = response.text
     assert "<h1>Independence Day reception</h1>" in page
     assert "Riga time (UTC+" in page

@@ -12,6 +12,7 @@ from engage.accounts.models import Role
 from engage.clock import utcnow
 from engage.events.models import Event
 from engage.events.services import update_event
+from engage.invitations.links import invitation_for_token, rsvp_token
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.invitations.rsvp import (
     RsvpAnswer,
@@ -21,6 +22,7 @@ from engage.invitations.rsvp import (
     waitlist_position,
     waitlist_positions,
 )
+from engage.invitations.services import revoke_invitation
 from engage.mail.models import OutboxMessage
 from tests.invitations.test_rsvp import embassy, invite  # noqa: F401
 
@@ -222,3 +224,24 @@ async def test_the_promoted_person_can_still_decline(embassy, make_event, invite
 
     assert await _status(first) == "no" and await _status(second) == "yes"
     assert await _seats(event) == 1
+
+
+async def test_a_revocation_frees_the_seats_for_the_line(
+    settings,
+    embassy,  # noqa: F811
+    make_event,
+    invite,  # noqa: F811
+    actor_for,
+):
+    staff = await actor_for(Role.STAFF)
+    event = await make_event(embassy, capacity=2, guests_allowed=1)
+    (host,) = await _fill(event, invite, 1, guests=1)
+    first, second = await _fill(event, invite, 2, start=5)
+    token = rsvp_token(settings, host)
+
+    await revoke_invitation(staff, host.id)
+
+    assert await invitation_for_token(settings, token) is None  # the link is dead at once
+    assert [await _status(p) for p in (host, first, second)] == ["revoked", "yes", "yes"]
+    assert await _seats(event) == 2
+    assert await _promotions() == [first.id, second.id]
