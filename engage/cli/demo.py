@@ -25,6 +25,7 @@ from engage.alumni.rights import is_erased
 from engage.alumni.segments import create_segment
 from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
 from engage.cli.demo_events import seed_demo_events
+from engage.cli.demo_invitations import seed_demo_invitations
 from engage.clock import utcnow
 from engage.mail import outbox
 from engage.mail.models import Category
@@ -144,6 +145,7 @@ async def load_demo(settings: Settings) -> list[str]:
     alumni = await load_demo_alumni(settings, claimed=DEMO_CLAIMS, admin=admin)
     await _segments()
     events = await seed_demo_events(settings)
+    invitations = await seed_demo_invitations(settings)
     return _summary(
         settings,
         emails=emails,
@@ -151,6 +153,7 @@ async def load_demo(settings: Settings) -> list[str]:
         embassies=embassies_added,
         alumni=alumni,
         events=events,
+        invitations=invitations,
     )
 
 
@@ -243,7 +246,14 @@ async def _welcome_emails() -> int:
 
 
 def _summary(
-    settings: Settings, *, emails: int, users: int, embassies: int, alumni: int, events: int
+    settings: Settings,
+    *,
+    emails: int,
+    users: int,
+    embassies: int,
+    alumni: int,
+    events: int,
+    invitations: int,
 ) -> list[str]:
     base = settings.app.base_url
     lines = [
@@ -253,6 +263,8 @@ def _summary(
         "careers and a few pending registrations).",
         f"Demo events: {events} created at the Nairobi and Bogotá embassies (past, upcoming, "
         "open, draft and cancelled).",
+        f"Demo invitations: {invitations} sent, with answers, a waitlist and attendance at "
+        "the past reception.",
         "",
         "Embassies:",
     ]

@@ -57,7 +57,6 @@ from engage.events.kinds import get_kind
 from engage.events.models import Event, EventStatus, Visibility
 from engage.events.timefmt import to_local
 from engage.i18n import _
-from engage.invitations.models import Invitation, InvitationStatus
 from engage.places.models import Accreditation, Embassy
 from engage.settings import Settings
 
@@ -401,6 +400,10 @@ def visible_to_alumnus_q(alumnus: Alumnus) -> Q:
     """Published events the person may see: those they hold a non-revoked invitation
     to, and (for a confirmed profile) open events at an embassy accredited to their
     country. A self-registered profile nobody vouched for yet sees only invitations."""
+    # Imported here: the invitations package builds on this module (and importing it
+    # registers its email loaders, some of which call back into this module).
+    from engage.invitations.models import Invitation, InvitationStatus
+
     invited = Q(
         id__in=Subquery(
             Invitation.filter(alumnus_id=alumnus.id)
