@@ -4,6 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+import engage.accounts
+import engage.alumni
+import engage.events
+import engage.invitations  # noqa: F401
 from engage.mail.models import Category, OutboxMessage
 from engage.mail.render import Renderer, RenderError, template_names
 from engage.resources import resource_dir
