@@ -109,6 +109,9 @@ class Alumnus(Model):
     )
     #: When the alumnus last edited their contact details (an import then keeps them).
     contact_edited_at = fields.DatetimeField(null=True)
+    #: Set when mail to the primary address hard-bounced (shown to staff and the
+    #: attaché), cleared when the address changes.
+    email_failing_at = fields.DatetimeField(null=True)
     #: Set when this profile was merged into another (kept for history).
     merged_into = fields.ForeignKeyField(
         "engage.Alumnus", related_name="merged_from", null=True, on_delete=fields.SET_NULL
