@@ -20,13 +20,14 @@ from markupsafe import Markup
 
 from engage.accounts.models import User
 from engage.invitations.emails import event_email_context
-from engage.invitations.messages import TEMPLATE
 from engage.invitations.models import InviteeMessage
 from engage.mail.models import OutboxMessage
 from engage.mail.render import RenderError, register_context
 from engage.markdown import markdown_to_text, render_markdown
 from engage.settings import Settings
 
+#: The folder of ``emails/`` (and the outbox rows' template) of a message to invitees.
+TEMPLATE = "invitee_message"
 _SAMPLE_BODY = (
     "Thank you for coming. Tell us what you thought: [a short survey](https://example.org/survey)."
 )

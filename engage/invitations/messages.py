@@ -52,6 +52,7 @@ from engage.errors import InvalidInput
 from engage.events.models import Event
 from engage.events.services import get_event
 from engage.i18n import N_, _
+from engage.invitations.message_emails import TEMPLATE
 from engage.invitations.models import Invitation, InvitationStatus, InviteeMessage
 from engage.mail.models import Category
 from engage.mail.outbox import enqueue_many, is_address, outbox_values
@@ -74,7 +75,6 @@ _BY_STATUS = {
     "waitlisted": InvitationStatus.WAITLISTED,
     "declined": InvitationStatus.NO,
 }
-TEMPLATE = "invitee_message"
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
 #: Names shown in a preview.
