@@ -5,6 +5,19 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
+async def _restore_outbox_indexes(apps, schema_editor):
+    """SQLite's AlterField rebuilds mail_outbox and drops its plain indexes: put the
+    worker's two back (PostgreSQL alters in place and keeps them)."""
+    if schema_editor.client.capabilities.dialect != "sqlite":
+        return
+    for columns in (["status", "next_attempt_at"], ["status", "lease_expires_at"]):
+        name = schema_editor._generate_index_name_for_table("idx", "mail_outbox", columns)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        await schema_editor.client.execute_script(
+            f'CREATE INDEX IF NOT EXISTS "{name}" ON "mail_outbox" ({quoted})'
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [('engage', '0010_invitee_messages')]
 
@@ -92,4 +105,5 @@ class Migration(migrations.Migration):
             model_name='OutboxMessage',
             index=Index(fields=['campaign', 'status']),
         ),
+        ops.RunPython(_restore_outbox_indexes, ops.RunPython.noop),
     ]
