@@ -6,7 +6,7 @@ Registered with ``engage.events.hooks.on_event_change`` when the package is impo
     # -> one "event_changed" to each invitee who said yes or maybe, or is waitlisted,
     #    with the updated calendar file (METHOD:REQUEST, the new SEQUENCE)
     await event_changed(event, Change.CANCELLED, conn)
-    # -> invitations and change notices not sent yet are withdrawn; one
+    # -> invitations, change notices and reminders not sent yet are withdrawn; one
     #    "event_cancelled" to every other invitee not revoked, with a calendar file
     #    that removes it (METHOD:CANCEL)
 
@@ -31,6 +31,7 @@ from engage.events.hooks import Change, on_event_change
 from engage.events.models import Event
 from engage.invitations.jobs import templates_for
 from engage.invitations.models import Invitation, InvitationStatus
+from engage.invitations.reminders import reminder_key
 from engage.mail.models import Category
 from engage.mail.outbox import enqueue_many, is_address, outbox_values, withdraw
 
@@ -67,16 +68,21 @@ async def notify_cancellation(event: Event, conn: BaseDBAsyncClient) -> int:
     not revoked; how many notices."""
     template = templates_for(event).cancellation
     statuses = tuple(s for s in InvitationStatus if s is not InvitationStatus.REVOKED)
+    offsets = {r["before_minutes"] for r in event.reminders or () if isinstance(r, dict)}
     written = 0
     async for batch in _invitees(event, conn, statuses=statuses):
         # What was still queued for these people about this event will not go out:
-        # the invitation (they then hear nothing of it) and earlier change notices.
+        # the invitation (they then hear nothing of it), earlier change notices and
+        # reminders (which would otherwise fail to render, the event being cancelled).
         changes = [
             f"event_changed:{p['id']}:{sequence}"
             for p in batch
             for sequence in range(1, event.sequence)
         ]
-        unsent = await withdraw([f"invitation:{p['id']}" for p in batch] + changes, using_db=conn)
+        reminders = [reminder_key(int(p["id"]), minutes) for p in batch for minutes in offsets]
+        unsent = await withdraw(
+            [f"invitation:{p['id']}" for p in batch] + changes + reminders, using_db=conn
+        )
         rows = [
             _notice(template, event, p, key=f"event_cancelled:{p['id']}", method="CANCEL")
             for p in batch
