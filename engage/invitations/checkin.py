@@ -99,6 +99,7 @@ __all__ = [
     "checkin_by_link",
     "checkin_qr",
     "door_closed_reason",
+    "door_counts",
     "door_list",
     "mark_arrived",
     "undo_arrival",
