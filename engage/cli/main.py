@@ -6,7 +6,7 @@
     engage migrate [--config PATH]
     engage worker [--concurrency N] [--config PATH]
     engage demo [--config PATH]
-    engage mail list|retry|test ...
+    engage mail list|retry|test|status ...
     engage user create --email E --role R [--embassy CODE ...] [--password-stdin]
     engage user list
     engage token create --email E [--name N]
@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engage.cli import commands, imports, users
+from engage.cli import commands, imports, mail_status, users
 from engage.db import PendingMigrations
 from engage.events.kinds import KindError
 from engage.settings import SettingsError
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("address")
     _config_option(test)
     test.set_defaults(func=commands.mail_test)
+    status = mail_sub.add_parser(
+        "status", help="messages by status, suppressed addresses and campaigns with their rate"
+    )
+    status.add_argument("--limit", type=int, default=25, help="campaigns shown (latest first)")
+    _config_option(status)
+    status.set_defaults(func=mail_status.mail_status)
 
     users.add_commands(sub, _config_option)
     imports.add_commands(sub, _config_option)
