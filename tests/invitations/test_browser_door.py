@@ -5,8 +5,6 @@ undoes it and marks again (see tests/test_browser.py for the browser set-up)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,51 +15,22 @@ from engage.cli.demo import DEMO_PASSWORD, demo_totp_secret
 from engage.cli.demo_invitations import PAST
 from tests.conftest import unavailable
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_demo_pages import EngageServer, engage_env, run_engage, start_server
+from tests.test_demo_pages import EngageServer, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ATTACHE = "attache.nairobi@engage.example"
 #: A phone (iPhone 12/13/14 CSS pixels).
 PHONE = {"width": 390, "height": 844}
-#: The demo's invitations and answers (engage.cli.demo_invitations), idempotent: made
-#: here before the server starts in case ``engage demo`` does not make them itself.
-SEED = """
-import asyncio
-from engage.cli.demo_invitations import seed_demo_invitations
-from engage.db import database
-from engage.settings import load_settings, with_secret_key
-
-async def main():
-    settings = with_secret_key(load_settings())
-    async with database(settings):
-        await seed_demo_invitations(settings)
-
-asyncio.run(main())
-"""
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EngageServer]:
+    """`engage serve` with the demo, whose past reception has answers and attendance
+    (engage.cli.demo_invitations)."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    workdir = tmp_path / "site"
-    workdir.mkdir()
-    url = f"sqlite://{workdir}/var/engage.sqlite3"
-    env = engage_env(ENGAGE_APP__VAR_DIR=str(workdir / "var"), ENGAGE_DATABASE__URL=url)
-    demo = run_engage("demo", cwd=workdir, env=env)
-    assert demo.returncode == 0, demo.stderr
-    seeded = subprocess.run(
-        [sys.executable, "-c", SEED],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    server = start_server(workdir, url)
+    server = start_server(tmp_path / "site", f"sqlite://{tmp_path}/site/var/engage.sqlite3")
     yield server
     server.stop()
 
