@@ -32,7 +32,7 @@ from tortoise.functions import Count, Min
 
 from engage.clock import utcnow
 from engage.errors import InvalidInput, NotFound
-from engage.mail.models import Category, OutboxMessage, Status
+from engage.mail.models import Category, OutboxMessage, Status, Topic
 
 #: Transactional mail goes before bulk mail when both are due.
 _DEFAULT_PRIORITY = {Category.TRANSACTIONAL: 10, Category.BULK: 0}
@@ -40,7 +40,7 @@ _SCALARS = (str, int, float, bool, type(None))
 #: Rows per INSERT of :func:`enqueue_many`.
 _BATCH = 500
 _JSON_COLUMNS = frozenset({"context"})
-_ENUM_COLUMNS = frozenset({"category", "status"})
+_ENUM_COLUMNS = frozenset({"category", "status", "topic"})
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,15 @@ async def enqueue(
     auto_submitted: bool = True,
     send_after: datetime | None = None,
     now: datetime | None = None,
+    topic: Topic | None = None,
+    campaign: str | None = None,
     using_db: BaseDBAsyncClient | None = None,
 ) -> Enqueued:
     """Add a message to the outbox once per ``dedupe_key``.
 
     ``context`` holds ids and small scalars only (no bodies, no tokens): the
-    template is rendered at send time from the current data.
+    template is rendered at send time from the current data. Bulk mail says its
+    ``topic`` (what an unsubscribe acts on) and ``campaign`` (the run, for stats).
     """
     row = OutboxMessage(
         **outbox_values(
@@ -83,6 +86,8 @@ async def enqueue(
             auto_submitted=auto_submitted,
             send_after=send_after,
             now=now,
+            topic=topic,
+            campaign=campaign,
         )
     )
     # INSERT ... ON CONFLICT DO NOTHING: a duplicate neither fails nor aborts the
@@ -132,7 +137,8 @@ async def enqueue_many(
         for i in to_json:
             value[i] = json.dumps(value[i], separators=(",", ":"))
         for i in to_text:
-            value[i] = str(value[i].value if isinstance(value[i], Enum) else value[i])
+            if value[i] is not None:  # a transactional row has no topic
+                value[i] = str(value[i].value if isinstance(value[i], Enum) else value[i])
         values.append(value)
     for start in range(0, len(values), _BATCH):
         await conn.execute_many(sql, values[start : start + _BATCH])
@@ -184,6 +190,8 @@ def outbox_values(
     auto_submitted: bool = True,
     send_after: datetime | None = None,
     now: datetime | None = None,
+    topic: Topic | None = None,
+    campaign: str | None = None,
 ) -> dict[str, Any]:
     """The checked values of the row :func:`enqueue` writes, by column (for
     :func:`enqueue_many`).
@@ -203,6 +211,8 @@ def outbox_values(
         "queued_at": now,
         "template": template,
         "category": category,
+        "topic": Topic(topic) if topic is not None else None,
+        "campaign": campaign,
         "dedupe_key": dedupe_key,
         "to_address": to.strip(),
         "to_name": to_name,
