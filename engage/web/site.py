@@ -13,6 +13,7 @@ from engage.web import (  # noqa: F401
     imports,
     invitations,
     invitee_messages,
+    mail_admin,
     mailbox,
     pages,
     password,

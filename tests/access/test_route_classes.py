@@ -128,6 +128,10 @@ EXPECTED = {
     ("POST", "/events/{id}/door/walk-in"): Access.ATTACHE,
     ("GET", "/checkin/{token}"): Access.PUBLIC,
     ("POST", "/checkin/{token}"): Access.PUBLIC,
+    # The mail page: staff follow the queue, send failed mail again, lift suppressions.
+    ("GET", "/admin/mail"): Access.STAFF,
+    ("POST", "/admin/mail/messages/{id}/retry"): Access.STAFF,
+    ("POST", "/admin/mail/suppressions/{id}/lift"): Access.STAFF,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
