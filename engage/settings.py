@@ -148,7 +148,7 @@ class SmtpSettings(_Section):
 class MailSettings(_Section):
     from_address: str = "alumni@engage.localhost"
     from_name: str = "Engage"
-    #: Domain used in Message-IDs and (later) envelope senders.
+    #: Domain used in Message-IDs and envelope senders (bounces+<token>@domain).
     domain: str = "engage.localhost"
     #: Rows a worker claims at a time.
     batch_size: int = Field(default=50, ge=1, le=1000)
@@ -161,6 +161,13 @@ class MailSettings(_Section):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     #: How often an idle worker looks for due rows.
     poll_seconds: float = Field(default=1.0, gt=0)
+    #: The bounce receiver (SMTP) for bounces+<token>@ and unsubscribe+<token>@
+    #: mail.domain, run inside each worker and by `engage bounces`; port 0: off.
+    bounce_host: str = "127.0.0.1"
+    bounce_port: int = Field(default=0, ge=0, le=65535)
+    #: This many soft bounces of an address within soft_bounce_days make a hard bounce.
+    soft_bounce_limit: int = Field(default=3, ge=1)
+    soft_bounce_days: float = Field(default=7.0, gt=0)
 
     @field_validator("from_address")
     @classmethod
