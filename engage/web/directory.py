@@ -97,7 +97,7 @@ def _number(raw: str | None, default: int) -> int:
     return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 7 else default
 
 
-def _values(params: QueryParams | Any) -> dict[str, Any]:
+def filter_values(params: QueryParams | Any) -> dict[str, Any]:
     """What the filter form shows: as typed (countries as a list)."""
     values: dict[str, Any] = {}
     for name in FILTER_FIELDS:
@@ -110,7 +110,7 @@ def _values(params: QueryParams | Any) -> dict[str, Any]:
 
 def _filter_values(flt: AudienceFilter) -> dict[str, Any]:
     """The form's values for a filter (a segment's)."""
-    return _values(QueryParams(flt.query_items()))
+    return filter_values(QueryParams(flt.query_items()))
 
 
 def describe(flt: AudienceFilter, choices: DirectoryChoices) -> list[tuple[str, str]]:
@@ -148,7 +148,7 @@ def _labels() -> dict[str, Any]:
     return {"services": SERVICES, "statuses": STATUSES}
 
 
-def _options(choices: DirectoryChoices) -> dict[str, list[tuple[str, str]]]:
+def filter_options(choices: DirectoryChoices) -> dict[str, list[tuple[str, str]]]:
     """(value, label) pairs of each select of the filter form."""
 
     def labelled(labels: dict[Any, str]) -> list[tuple[str, str]]:
@@ -201,7 +201,7 @@ async def directory(request: Request) -> Response:
         listing = DirectoryPage(
             items=[], total=0, page=1, page_size=PAGE_SIZE, sort=sort, filter=flt
         )
-    form.values = _filter_values(flt) if segment is not None else _values(params)
+    form.values = _filter_values(flt) if segment is not None else filter_values(params)
     choices = await directory_choices(actor=actor)
     base = [("segment", str(segment.id))] if segment is not None else flt.query_items()
     context = {
@@ -218,7 +218,7 @@ async def directory(request: Request) -> Response:
         "saved": _saved(request),
         "save_form": Form(),
         "more_open": any(form.values.get(n) for n in FILTER_FIELDS if n != "q") or form.errors,
-        "options": _options(choices),
+        "options": filter_options(choices),
         **_labels(),
     }
     return render(request, "directory/index.html", context, status_code=status)

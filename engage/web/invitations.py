@@ -60,8 +60,7 @@ from engage.invitations.services import (
     run_invite_job,
     start_invite_job,
 )
-from engage.web.directory import _options as filter_options
-from engage.web.directory import _values as filter_values
+from engage.web.directory import filter_options, filter_values
 from engage.web.failures import form_failure, path_id
 from engage.web.forms import Form
 from engage.web.identity import client_ip
@@ -99,6 +98,7 @@ REASONS = {
     "do_not_engage": N_("Flagged “do not engage”"),
     "deceased_or_left_service": N_("Deceased, or left the service"),
     "programme_suspended": N_("Their country's programme is suspended"),
+    "suppressed": N_("Unsubscribed, or their address bounced"),
 }
 #: An invitation's status, in words.
 STATUSES = {
