@@ -139,6 +139,18 @@ class SmtpSettings(_Section):
     timeout_seconds: float = Field(default=30.0, gt=0)
     #: Parallel SMTP connections a worker keeps open.
     concurrency: int = Field(default=4, ge=1, le=100)
+    #: Messages per second to the relay, shared by every worker process (held in the
+    #: database, engage.mail.ratelimit); 0: unlimited.
+    rate_per_second: float = Field(default=0.0, ge=0)
+    #: Messages per hour to the relay across all workers; past it, rows wait for the
+    #: next hour (deferred, not slept on). 0: unlimited.
+    rate_per_hour: int = Field(default=0, ge=0)
+    #: SMTP connections to the relay across all worker processes (leased slots in the
+    #: database); 0: no limit beyond each worker's concurrency.
+    max_connections: int = Field(default=0, ge=0)
+    #: A connection is closed (QUIT) and a new one opened after this many messages;
+    #: 0: no cap.
+    messages_per_connection: int = Field(default=100, ge=0)
 
     @property
     def is_embedded(self) -> bool:
@@ -168,6 +180,12 @@ class MailSettings(_Section):
     #: This many soft bounces of an address within soft_bounce_days make a hard bounce.
     soft_bounce_limit: int = Field(default=3, ge=1)
     soft_bounce_days: float = Field(default=7.0, gt=0)
+    #: DKIM signing (engage.mail.dkim): a PEM private key file; empty: mail is not
+    #: signed. The public key is published at <dkim_selector>._domainkey.<dkim_domain>.
+    dkim_key_file: str = ""
+    dkim_selector: str = ""
+    #: The signing domain (d=); empty: mail.domain.
+    dkim_domain: str = ""
 
     @field_validator("from_address")
     @classmethod
@@ -346,6 +364,11 @@ def _check_consistency(settings: Settings) -> None:
         raise SettingsError("database.pool_min: must not exceed database.pool_max")
     if settings.smtp.ca_file and not Path(settings.smtp.ca_file).is_file():
         raise SettingsError(f"smtp.ca_file: no such file {settings.smtp.ca_file!r}")
+    if settings.mail.dkim_key_file:
+        if not Path(settings.mail.dkim_key_file).is_file():
+            raise SettingsError(f"mail.dkim_key_file: no such file {settings.mail.dkim_key_file!r}")
+        if not settings.mail.dkim_selector:
+            raise SettingsError("mail.dkim_selector: required with mail.dkim_key_file")
     if not settings.smtp.is_embedded and settings.smtp.port == 0:
         raise SettingsError("smtp.port: a real relay needs a port (e.g. 587)")
     if not settings.is_embedded and not settings.app.secret_key:
