@@ -242,15 +242,23 @@ def job_skipped(job: InviteJob) -> dict[str, int]:
 
 
 async def revoke_invitation(
-    actor: Actor, invitation_id: object, *, ip: str = "", now: datetime | None = None
+    actor: Actor,
+    invitation_id: object,
+    *,
+    event_id: object = None,
+    ip: str = "",
+    now: datetime | None = None,
 ) -> Invitation:
     """Revoke an invitation: its link stops working, its seats go to the waitlist.
 
+    With ``event_id`` (a page's address), an invitation of another event is not found.
     Revoking a revoked invitation changes nothing. Returns it (event loaded).
     """
     require_role(actor, Role.ATTACHE)
     pk = parse_id(invitation_id)
     found = None if pk is None else await Invitation.get_or_none(id=pk)
+    if found is not None and event_id is not None and found.event_id != parse_id(event_id):  # type: ignore[attr-defined]
+        found = None
     if found is None:
         raise NotFound(_("Not found."))
     await _event_for(actor, found.event_id)  # type: ignore[attr-defined]

@@ -434,8 +434,12 @@ async def invitations_download(request: Request) -> Response:
 )
 async def invitation_revoke(request: Request) -> Response:
     actor = await _actor(request)
-    path_id(request, "id")
-    invitation = await revoke_invitation(actor, path_id(request, "inv_id"), ip=client_ip(request))
+    invitation = await revoke_invitation(
+        actor,
+        path_id(request, "inv_id"),
+        event_id=path_id(request, "id"),
+        ip=client_ip(request),
+    )
     data = await form_data(request)
     back = ["invitations=revoked"]
     status = str(data.get("status", ""))

@@ -547,3 +547,19 @@ async def test_an_alumnus_gets_403(client, nairobi, reception, make_alumnus, mak
     ):
         assert (await client.post(path, data={"action": "send"})).status_code == 403, path
     assert (await Invitation.get(id=invitation.id)).status == InvitationStatus.INVITED
+
+
+async def test_revoking_through_another_events_address_is_not_found(
+    client, settings, nairobi, reception, make_event, make_alumnus
+):
+    other = await make_event(nairobi[0], title="Another evening")
+    person = await make_alumnus(country="KE")
+    invitation = await Invitation.create(event=reception, alumnus=person, invited_at=utcnow())
+    page = await client.get(f"/events/{reception.id}?status=invited")
+    action = f"/events/{reception.id}/invitations/{invitation.id}/revoke"
+    form = form_of(page.text, action)
+
+    response = await submit(client, f"/events/{other.id}/invitations/{invitation.id}/revoke", form)
+
+    assert response.status_code == 404
+    assert (await Invitation.get(id=invitation.id)).status == InvitationStatus.INVITED
