@@ -6,7 +6,7 @@
     overview.counts[Status.SENT], overview.suppressed, overview.in_flight
     campaigns = await list_campaigns(page=1)
     for c in campaigns.rows: c.campaign, c.sent, c.total, c.counts, c.rate_per_minute
-    failed = await list_failed(page=1)          # failed and dead, the server's reply
+    failures = await list_failures(page=1)      # failed, dead, deferred: the reply
     bounces = await list_bounces(page=1)        # each with its address's suppressions
 
 Each figure comes from an aggregate query (GROUP BY in the database), never from a
@@ -219,10 +219,11 @@ async def list_campaigns(
     )
 
 
-async def list_failed(*, page: int = 1, size: int = PAGE_SIZE) -> Page[OutboxMessage]:
-    """Failed and dead messages, the last tried first, with the server's reply
-    (``last_error``): what a person may send again."""
-    query = OutboxMessage.filter(status__in=list(RETRYABLE))
+async def list_failures(*, page: int = 1, size: int = PAGE_SIZE) -> Page[OutboxMessage]:
+    """Messages that did not go: failed and dead (a person may send them again) and
+    deferred (tried again at ``next_attempt_at``), newest first, each with the
+    server's reply of its last attempt (``last_error``)."""
+    query = OutboxMessage.filter(status__in=[*RETRYABLE, Status.DEFERRED])
     total = await query.count()
     number, pages = _pages(total, page, size)
     rows = await query.order_by("-id").offset((number - 1) * size).limit(size)

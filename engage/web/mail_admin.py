@@ -1,7 +1,7 @@
 """``/admin/mail``: the staff mail page. What the queue holds by status, the
-suppressed addresses, each campaign's progress and rate, the messages that failed
-(with the server's reply, to send again) and the bounces (with their raw reason, to
-lift a suppression a bounce caused by mistake).
+suppressed addresses, each campaign's progress and rate, the messages that failed or
+wait for a retry (with the server's reply; failed ones may be sent again) and the
+bounces (with their raw reason, to lift a suppression a bounce caused by mistake).
 
 ::
 
@@ -27,10 +27,11 @@ from engage.i18n import N_, _
 from engage.mail.models import BounceKind, Status, SuppressionReason, SuppressionScope
 from engage.mail.outbox import retry_message
 from engage.mail.stats import (
+    RETRYABLE,
     CampaignProgress,
     list_bounces,
     list_campaigns,
-    list_failed,
+    list_failures,
     mail_overview,
 )
 from engage.web.failures import path_id
@@ -166,7 +167,7 @@ async def mail_page(request: Request) -> Response:
     numbers = {name: _page_number(request, name) for name in LISTS}
     overview = await mail_overview()
     campaigns = await list_campaigns(page=numbers["campaigns"], now=utcnow())
-    failed = await list_failed(page=numbers["failed"])
+    failed = await list_failures(page=numbers["failed"])
     bounces = await list_bounces(page=numbers["bounces"])
     done = request.query_params.get("done", "")
     context = {
@@ -183,6 +184,7 @@ async def mail_page(request: Request) -> Response:
             "bounces": _nav(numbers, "bounces", bounces.page, bounces.pages),
         },
         "statuses": {status: _(label) for status, (label, _colour) in STATUSES.items()},
+        "retryable": RETRYABLE,
         "reasons": {reason: _(label) for reason, label in REASONS.items()},
         "scopes": {scope: _(label) for scope, label in SCOPES.items()},
         "bounce_kinds": {kind: _(label) for kind, label in BOUNCE_KINDS.items()},

@@ -67,7 +67,11 @@ async def test_staff_see_the_figures_campaigns_failures_and_bounces(client, staf
     await put(Status.SKIPPED, campaign="invite:4", skip_reason="suppressed")
     failed = await put(Status.FAILED, last_error="550 5.7.1 Message rejected as spam")
     await put(Status.DEAD, last_error="421 4.4.2 connection timed out")
-    await put(Status.DEFERRED, next_attempt_at=now + timedelta(minutes=10))
+    deferred = await put(
+        Status.DEFERRED,
+        last_error="451 4.7.1 greylisted",
+        next_attempt_at=now + timedelta(minutes=10),
+    )
     await Suppression.create(
         address_key="left@example.org",
         scope=SuppressionScope.NEWSLETTER,
@@ -101,6 +105,11 @@ async def test_staff_see_the_figures_campaigns_failures_and_bounces(client, staf
     assert "550 5.7.1 Message rejected as spam" in html
     assert "421 4.4.2 connection timed out" in html
     form_of(html, f"/admin/mail/messages/{failed.id}/retry")
+    # A deferred message shows its reply and when it is tried again, with no Retry.
+    assert "451 4.7.1 greylisted" in html
+    assert f"/admin/mail/messages/{deferred.id}/retry" not in html
+    next_try = deferred.next_attempt_at.strftime("%Y-%m-%d %H:%M")
+    assert f"Next try {next_try}" in html
     # The bounce, its raw reason, and the suppression it caused (which may be lifted).
     assert f'id="bounce-{bounce.id}"' in html
     assert "Recipient address rejected: User unknown" in html

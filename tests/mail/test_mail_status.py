@@ -21,7 +21,7 @@ from engage.mail.models import (
     SuppressionScope,
 )
 from engage.mail.outbox import outbox_values
-from engage.mail.stats import list_bounces, list_campaigns, list_failed, mail_overview
+from engage.mail.stats import list_bounces, list_campaigns, list_failures, mail_overview
 from tests.conftest import TEST_SECRET
 from tests.test_demo_pages import engage_env, run_engage
 
@@ -107,7 +107,7 @@ async def test_an_empty_queue(db):
     assert set(overview.counts.values()) == {0}
     campaigns = await list_campaigns(now=NOW)
     assert campaigns.rows == [] and campaigns.total == 0 and campaigns.pages == 1
-    assert (await list_failed()).rows == []
+    assert (await list_failures()).rows == []
     assert (await list_bounces()).rows == []
 
 
@@ -162,14 +162,16 @@ async def test_campaigns_are_paginated(db):
     assert (await list_campaigns(page=99, size=2, now=NOW)).page == 3
 
 
-async def test_failed_messages_with_the_reply_newest_first(db):
+async def test_failures_with_the_reply_newest_first(db):
     await put(Status.SENT, sent_at=NOW)
+    await put(Status.SKIPPED, skip_reason="suppressed")
     failed = await put(Status.FAILED, last_error="550 5.1.1 <x@example.org>: user unknown")
     dead = await put(Status.DEAD, last_error="421 4.7.0 try again later")
-    page = await list_failed(size=1)
-    assert page.total == 2 and page.pages == 2
-    assert [r.id for r in page.rows] == [dead.id]
-    second = await list_failed(page=2, size=1)
+    deferred = await put(Status.DEFERRED, last_error="451 4.7.1 greylisted")
+    page = await list_failures(size=2)
+    assert page.total == 3 and page.pages == 2
+    assert [r.id for r in page.rows] == [deferred.id, dead.id]
+    second = await list_failures(page=2, size=2)
     assert [r.last_error for r in second.rows] == [failed.last_error]
 
 
