@@ -1,3 +1,5 @@
-"""Alumni records. Importing the package registers its email context loaders."""
+"""Alumni records. Importing the package registers its email context loaders, and
+the "primary email failing" flag with the bounce rules."""
 
+from engage.alumni import addresses as _addresses  # noqa: F401
 from engage.alumni import secondary as _secondary  # noqa: F401

@@ -26,9 +26,11 @@ from datetime import datetime, timedelta
 
 from engage.clock import utcnow
 from engage.mail import delivery
+from engage.mail.bounces import record_rejection
 from engage.mail.models import OutboxMessage, Status
 from engage.mail.render import Renderer, RenderError
 from engage.mail.transport import MailTransport, PermanentFailure, TemporaryFailure
+from engage.mail.verp import envelope_sender
 from engage.settings import Settings
 
 log = logging.getLogger("engage.worker")
@@ -178,11 +180,12 @@ class Worker:
             return await self._record_temporary_failure(row, error)
         try:
             await self.transport.send(
-                message, sender=self.settings.mail.from_address, recipients=[row.to_address]
+                message, sender=envelope_sender(self.settings, row), recipients=[row.to_address]
             )
         except PermanentFailure as exc:
             log.warning("permanent failure: %s", exc, extra=context)
             await delivery.mark_failed(row, self.owner, error=str(exc), now=self.clock())
+            await self._record_rejection(row, exc)
             return Status.FAILED
         except TemporaryFailure as exc:
             status = await self._record_temporary_failure(row, str(exc))
@@ -196,6 +199,16 @@ class Worker:
         else:
             log.warning("sent, but the lease was lost before marking", extra=context)
         return Status.SENT
+
+    async def _record_rejection(self, row: OutboxMessage, exc: PermanentFailure) -> None:
+        """A 5xx counts as a bounce of the address (engage.mail.bounces); a failure to
+        record it must not undo the row's outcome."""
+        try:
+            await record_rejection(
+                row, exc.code or 550, str(exc), now=self.clock(), mail=self.settings.mail
+            )
+        except Exception:
+            log.exception("cannot record the refusal as a bounce", extra={"outbox_id": row.id})
 
     async def _record_temporary_failure(self, row: OutboxMessage, error: str) -> Status:
         return await delivery.mark_temporary_failure(

@@ -9,6 +9,7 @@ from tortoise import connections
 
 from engage.mail import delivery, outbox
 from engage.mail.models import Category, OutboxMessage, Status
+from engage.mail.verp import envelope_sender
 
 
 async def _enqueue(key: str, **kwargs) -> OutboxMessage:
@@ -31,7 +32,10 @@ async def test_sends_and_marks(worker, smtp_server, clock):
         assert row.attempts == 1
         assert row.sent_at == clock()
         assert row.lease_owner is None
-    assert smtp_server.received[0].mail_from == "alumni@engage.localhost"
+    # The envelope sender names the message (VERP): bounces come back to it.
+    first = next(r for r in rows if r.to_address == smtp_server.received[0].rcpt_tos[0])
+    assert smtp_server.received[0].mail_from == envelope_sender(worker.settings, first)
+    assert smtp_server.received[0].mail_from.startswith("bounces+")
 
 
 async def test_connections_are_reused(worker, smtp_server, clock):
