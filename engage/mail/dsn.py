@@ -25,7 +25,9 @@ Pure functions, no database::
 
 from __future__ import annotations
 
+import binascii
 import email
+import quopri
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -320,6 +322,11 @@ def _decoded(part: Message) -> str:
 
 def _field_blocks(part: Message) -> list[dict[str, str]]:
     """The field blocks of a report part (per-message first, then per-recipient)."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # Parsed as fields before decoding: take the body back and decode it first.
+        _head, _blank, body = part.as_string().partition("\n\n")
+        return _text_blocks(_transfer_decoded(body, encoding))
     payload = part.get_payload()
     if isinstance(payload, list):
         blocks = []
@@ -336,6 +343,18 @@ def _field_blocks(part: Message) -> list[dict[str, str]]:
     data = part.get_payload(decode=True)
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(payload)
     return _text_blocks(text)
+
+
+def _transfer_decoded(body: str, encoding: str) -> str:
+    data = body.encode("ascii", errors="ignore")
+    try:
+        if encoding == "base64":
+            decoded = binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", data))
+        else:
+            decoded = quopri.decodestring(data)
+    except (binascii.Error, ValueError):
+        return ""
+    return decoded.decode("utf-8", errors="replace")
 
 
 def _text_blocks(text: str) -> list[dict[str, str]]:
