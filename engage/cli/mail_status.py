@@ -72,6 +72,8 @@ def status_lines(overview: MailOverview, campaigns: Page[CampaignProgress]) -> l
 def _left(c: CampaignProgress) -> str:
     if c.done:
         return "done"
+    if c.retrying:
+        return "retries later"
     if c.minutes_left is None:
         return "waiting"
     return f"~{c.minutes_left} min"

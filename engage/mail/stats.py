@@ -16,6 +16,7 @@ staff, the command for whoever runs it on the server.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -106,15 +107,22 @@ class CampaignProgress:
         return self.pending == 0
 
     @property
+    def retrying(self) -> bool:
+        """Only deferred messages are left, each waiting for its retry time."""
+        return not self.done and self.pending == self.counts[Status.DEFERRED]
+
+    @property
     def rate_per_minute(self) -> float:
         return round(self.sent_recently / self.window_minutes, 1)
 
     @property
     def minutes_left(self) -> int | None:
-        """At the current rate, about how long until the rest is sent (None: no rate)."""
-        if self.done or not self.sent_recently:
+        """At the current rate, about how long until the queued rest is sent (None: no
+        rate, or only deferred messages left, which wait for their own retry time)."""
+        waiting = self.counts[Status.QUEUED] + self.counts[Status.SENDING]
+        if not waiting or not self.sent_recently:
             return None
-        return max(1, round(self.pending * self.window_minutes / self.sent_recently))
+        return max(1, math.ceil(waiting * self.window_minutes / self.sent_recently))
 
 
 @dataclass(frozen=True)

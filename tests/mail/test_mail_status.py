@@ -112,6 +112,9 @@ async def test_an_empty_queue(db):
 
 
 async def test_campaign_progress_and_rate(db):
+    # message:2, written first: only a deferred message left, which waits for its retry.
+    await put(Status.SENT, campaign="message:2", sent_at=NOW - timedelta(minutes=1))
+    await put(Status.DEFERRED, campaign="message:2")
     # invite:1: 10 messages, 6 sent of which 4 in the last five minutes, 2 queued,
     # 1 deferred, 1 skipped.
     for minutes_ago in (1, 2, 3, 4, 20, 40):
@@ -130,17 +133,17 @@ async def test_campaign_progress_and_rate(db):
     await put(Status.SENT, category=Category.TRANSACTIONAL, sent_at=NOW)
 
     page = await list_campaigns(now=NOW)
-    assert page.total == 2 and page.pages == 1
+    assert page.total == 3 and page.pages == 1
     # The most recently written campaign first.
-    assert [c.campaign for c in page.rows] == ["reminder:7", "invite:1"]
-    reminder, invite = page.rows
+    assert [c.campaign for c in page.rows] == ["reminder:7", "invite:1", "message:2"]
+    reminder, invite, message = page.rows
     assert invite.total == 10 and invite.sent == 6 and invite.pending == 3
     assert invite.counts[Status.QUEUED] == 2
     assert invite.counts[Status.DEFERRED] == 1
     assert invite.counts[Status.SKIPPED] == 1
     assert invite.sent_recently == 4
     assert invite.rate_per_minute == 0.8  # 4 in 5 minutes
-    assert invite.minutes_left == 4  # 3 left at 0.8 a minute
+    assert invite.minutes_left == 3  # 2 queued at 0.8 a minute (the deferred one waits)
     assert not invite.done
     assert invite.template == "invitation"
     assert invite.last_sent_at == NOW - timedelta(minutes=1)
@@ -148,6 +151,9 @@ async def test_campaign_progress_and_rate(db):
     assert reminder.total == 3 and reminder.sent == 3 and reminder.done
     assert reminder.rate_per_minute == 0.0 and reminder.minutes_left is None
     assert reminder.template == "event_reminder"
+    assert not message.done and message.rate_per_minute == 0.2
+    assert message.minutes_left is None and message.retrying
+    assert not invite.retrying and not reminder.retrying
 
 
 async def test_campaigns_are_paginated(db):
