@@ -34,6 +34,7 @@ from engage.mail.stats import (
     list_failures,
     mail_overview,
 )
+from engage.mail.suppression import lift_suppression
 from engage.web.failures import path_id
 from engage.web.identity import client_ip, current_actor
 from engage.web.routing import Access, form_data, page
@@ -220,9 +221,6 @@ async def mail_retry(request: Request) -> Response:
     name="mail_lift",
 )
 async def mail_lift(request: Request) -> Response:
-    # The suppression service is another helper's module: imported when first used.
-    from engage.mail.suppression import lift_suppression
-
     actor = await current_actor(request)
     await lift_suppression(actor, path_id(request, "id"), ip=client_ip(request))
     return await _back(request, "lifted", "bounces")
