@@ -33,6 +33,7 @@ MODEL_MODULES = [
     "engage.alumni.models",
     "engage.events.models",
     "engage.invitations.models",
+    "engage.newsletters.models",
 ]
 MIGRATIONS_MODULE = "engage.migrations"
 

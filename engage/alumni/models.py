@@ -112,6 +112,13 @@ class Alumnus(Model):
     #: Set when mail to the primary address hard-bounced (shown to staff and the
     #: attaché), cleared when the address changes.
     email_failing_at = fields.DatetimeField(null=True)
+    #: The person allows their promotions and news to appear in the newsletter.
+    shares_news = fields.BooleanField(default=False)
+    #: Kept where the events happen (not recomputed by scanning): the last delivered
+    #: invitation or newsletter or attendance, and the last answer, attendance or
+    #: profile update.
+    last_contacted_at = fields.DatetimeField(null=True)
+    last_engaged_at = fields.DatetimeField(null=True)
     #: Set when this profile was merged into another (kept for history).
     merged_into = fields.ForeignKeyField(
         "engage.Alumnus", related_name="merged_from", null=True, on_delete=fields.SET_NULL
@@ -129,6 +136,8 @@ class Alumnus(Model):
             # The directory's name sort and the export's chunked reads; "updated" sort.
             ("family_name", "given_name", "id"),
             ("updated_at", "id"),
+            ("last_contacted_at",),
+            ("last_engaged_at",),
         )
 
     def __str__(self) -> str:

@@ -1,0 +1,1 @@
+"""Newsletters: issues and recurring series, audiences, personalised sections, archive, stats."""
