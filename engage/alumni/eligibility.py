@@ -4,9 +4,10 @@ messages to invitees and newsletters all use.
 Bulk mail goes only to people who are confirmed (not a pending registration), live
 (not merged, not erased), reachable (a primary address), consenting to that kind of
 mail, not flagged "do not engage", not deceased or left service, and whose
-country's programme is not suspended (unless staff override one run). The
-suppression list (unsubscribes, hard bounces) joins this rule with the
-Deliverability work.
+country's programme is not suspended (unless staff override one run), and whose
+address is not on the suppression list for that kind of mail (unsubscribed, hard
+bounce, complaint: ``engage.mail.suppression``). The worker asks the rule again at
+send time (``engage.alumni.consent``).
 
 ::
 
@@ -21,6 +22,8 @@ from enum import StrEnum
 from tortoise.expressions import Q
 
 from engage.alumni.models import Alumnus, AlumnusStatus, Vetting
+from engage.mail.models import Topic
+from engage.mail.suppression import suppressed_alumni_q
 from engage.places.models import ProgrammeStatus
 
 #: Statuses that never receive bulk mail.
@@ -42,10 +45,22 @@ class Reason(StrEnum):
     DO_NOT_ENGAGE = "do_not_engage"
     STATUS = "deceased_or_left_service"
     SUSPENDED = "programme_suspended"
+    #: The address is on the suppression list for this kind of mail.
+    SUPPRESSED = "suppressed"
 
 
 def _consent_field(kind: BulkKind) -> str:
     return "accepts_invitations" if kind is BulkKind.INVITATIONS else "accepts_newsletter"
+
+
+def topic_of(kind: BulkKind) -> Topic:
+    """The outbox topic (and suppression scope) of ``kind``."""
+    return Topic(kind.value)
+
+
+def suppressed_q(kind: BulkKind) -> Q:
+    """The people whose address is suppressed for ``kind`` (for a reason ``CASE``)."""
+    return suppressed_alumni_q(topic_of(kind))
 
 
 def bulk_eligible(kind: BulkKind, *, override_suspension: bool = False) -> Q:
@@ -58,6 +73,7 @@ def bulk_eligible(kind: BulkKind, *, override_suspension: bool = False) -> Q:
         do_not_engage=False,
         **{_consent_field(kind): True},
     ) & ~Q(status__in=list(NO_BULK_STATUSES))
+    rule &= ~suppressed_q(kind)
     if not override_suspension:
         rule &= Q(country__programme_status=ProgrammeStatus.ACTIVE)
     return rule
@@ -84,4 +100,6 @@ async def ineligibility(
         await alumnus.fetch_related("country")
         if alumnus.country.programme_status != ProgrammeStatus.ACTIVE:
             reasons.append(Reason.SUSPENDED)
+    if alumnus.email_key and await Alumnus.filter(suppressed_q(kind), id=alumnus.id).exists():
+        reasons.append(Reason.SUPPRESSED)
     return reasons

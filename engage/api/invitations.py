@@ -19,7 +19,7 @@ Attachés for their embassies' events (another embassy's is 404), staff for any.
 reasons in ``skipped`` are ``outside_scope``, ``already_invited`` and those of the
 eligibility rule (``pending_identity``, ``merged_or_erased``, ``no_email``,
 ``no_consent``, ``do_not_engage``, ``deceased_or_left_service``,
-``programme_suspended``); each is always present.
+``programme_suspended``, ``suppressed``); each is always present.
 """
 
 from __future__ import annotations

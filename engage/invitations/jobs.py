@@ -56,7 +56,13 @@ from tortoise.transactions import in_transaction
 from engage.accounts.actor import Actor, load_actor
 from engage.accounts.models import User
 from engage.alumni.audience import audience_query, check_filter, filter_from
-from engage.alumni.eligibility import NO_BULK_STATUSES, BulkKind, Reason, bulk_eligible
+from engage.alumni.eligibility import (
+    NO_BULK_STATUSES,
+    BulkKind,
+    Reason,
+    bulk_eligible,
+    suppressed_q,
+)
 from engage.alumni.eligibility import ineligibility as _ineligibility
 from engage.alumni.identity import awaiting_verification
 from engage.alumni.models import Alumnus, Vetting
@@ -74,7 +80,7 @@ from engage.invitations.models import (
     JobStatus,
 )
 from engage.invitations.rsvp import lock_event
-from engage.mail.models import Category
+from engage.mail.models import Category, Topic
 from engage.mail.outbox import enqueue_many, is_address, outbox_values
 from engage.places.models import Accreditation, Country, ProgrammeStatus
 
@@ -191,6 +197,7 @@ def reason_case(event: Event, *, override_suspension: bool, after: int = 0) -> C
     if not override_suspension:
         active = Country.filter(programme_status=ProgrammeStatus.ACTIVE).values("code")
         whens.append(When(~Q(country_id__in=Subquery(active)), then=Reason.SUSPENDED.value))
+    whens.append(When(suppressed_q(BulkKind.INVITATIONS), then=Reason.SUPPRESSED.value))
     return Case(*whens, default=_INVITE)
 
 
@@ -399,7 +406,7 @@ async def _invite_rows(
     template = templates_for(event).invitation
     await enqueue_many(
         [
-            _invitation_mail(template, event.id, int(inv_id), wanted[int(pk)], now=now)
+            _invitation_mail(template, event.id, int(inv_id), wanted[int(pk)], now=now, job=job)
             for inv_id, pk in created
         ],
         using_db=conn,
@@ -446,13 +453,23 @@ async def _insert_invitations(
 
 
 def _invitation_mail(
-    template: str, event_id: int, invitation_id: int, person: Mapping[str, Any], *, now: datetime
+    template: str,
+    event_id: int,
+    invitation_id: int,
+    person: Mapping[str, Any],
+    *,
+    now: datetime,
+    job: InviteJob,
 ) -> dict[str, Any]:
+    # The send-time check asks the eligibility rule again: with the run's override.
+    override = {"override_suspension": True} if job.override_suspension else {}
     return outbox_values(
         template,
         to=str(person["email"]),
         to_name=f"{person['given_name']} {person['family_name']}".strip(),
         category=Category.BULK,
+        topic=Topic.INVITATIONS,
+        campaign=f"invite:{job.id}",
         dedupe_key=f"invitation:{invitation_id}",
         recipient=("alumnus", int(person["id"])),
         context={
@@ -465,6 +482,7 @@ def _invitation_mail(
                     "invitation": invitation_id,
                 }
             ],
+            **override,
         },
         now=now,
     )

@@ -44,7 +44,13 @@ from tortoise.transactions import in_transaction
 from engage.accounts.actor import Actor, require_role
 from engage.accounts.audit import record
 from engage.accounts.models import Role
-from engage.alumni.eligibility import NO_BULK_STATUSES, BulkKind, Reason, bulk_eligible
+from engage.alumni.eligibility import (
+    NO_BULK_STATUSES,
+    BulkKind,
+    Reason,
+    bulk_eligible,
+    suppressed_q,
+)
 from engage.alumni.eligibility import ineligibility as _ineligibility
 from engage.alumni.models import Alumnus, Vetting
 from engage.clock import utcnow
@@ -54,7 +60,7 @@ from engage.events.services import get_event
 from engage.i18n import N_, _
 from engage.invitations.message_emails import TEMPLATE
 from engage.invitations.models import Invitation, InvitationStatus, InviteeMessage
-from engage.mail.models import Category
+from engage.mail.models import Category, Topic
 from engage.mail.outbox import enqueue_many, is_address, outbox_values
 from engage.places.models import Country, ProgrammeStatus
 
@@ -156,6 +162,7 @@ def _reason_case() -> Case:
         When(Q(do_not_engage=True), then=Reason.DO_NOT_ENGAGE.value),
         When(Q(status__in=[s.value for s in NO_BULK_STATUSES]), then=Reason.STATUS.value),
         When(~Q(country_id__in=Subquery(active)), then=Reason.SUSPENDED.value),
+        When(suppressed_q(BulkKind.INVITATIONS), then=Reason.SUPPRESSED.value),
         default=_SEND,
     )
 
@@ -308,6 +315,8 @@ def _outbox(message: InviteeMessage, invitation_id: int, person: dict[str, Any])
         to=str(person["email"]),
         to_name=f"{person['given_name']} {person['family_name']}".strip(),
         category=Category.BULK,
+        topic=Topic.INVITATIONS,
+        campaign=f"message:{message.id}",
         dedupe_key=f"message:{message.id}:{invitation_id}",
         recipient=("alumnus", int(person["id"])),
         context={"message": message.id, "invitation": invitation_id},

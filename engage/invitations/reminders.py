@@ -59,7 +59,7 @@ from engage.events.models import Event, EventStatus
 from engage.events.timefmt import to_local
 from engage.invitations.jobs import templates_for
 from engage.invitations.models import Invitation, InvitationStatus
-from engage.mail.models import Category, OutboxMessage
+from engage.mail.models import Category, OutboxMessage, Topic
 from engage.mail.outbox import enqueue_many, is_address, outbox_values
 
 log = logging.getLogger("engage.reminders")
@@ -180,7 +180,7 @@ async def _remind(
                 .values_list("id", flat=True)
             )
             rows = [
-                _reminder(template, person, key=keys[int(person["id"])], now=now)
+                _reminder(template, person, key=keys[int(person["id"])], now=now, event=event)
                 for person in todo
                 if int(person["alumnus_id"]) in eligible
                 and is_address(str(person["alumnus__email"] or ""))
@@ -190,12 +190,16 @@ async def _remind(
         await asyncio.sleep(0)  # let requests in between chunks
 
 
-def _reminder(template: str, person: dict[str, Any], *, key: str, now: datetime) -> dict[str, Any]:
+def _reminder(
+    template: str, person: dict[str, Any], *, key: str, now: datetime, event: Event
+) -> dict[str, Any]:
     return outbox_values(
         template,
         to=str(person["alumnus__email"]),
         to_name=f"{person['alumnus__given_name']} {person['alumnus__family_name']}".strip(),
         category=Category.BULK,
+        topic=Topic.INVITATIONS,
+        campaign=f"reminder:{event.id}",
         dedupe_key=key,
         recipient=("alumnus", int(person["alumnus_id"])),
         context={"invitation": int(person["id"])},

@@ -21,6 +21,7 @@ REASONS = {
     "do_not_engage",
     "deceased_or_left_service",
     "programme_suspended",
+    "suppressed",
 }
 
 
