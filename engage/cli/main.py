@@ -7,6 +7,7 @@
     engage worker [--concurrency N] [--config PATH]
     engage demo [--config PATH]
     engage mail list|retry|test|status ...
+    engage bounces [--host H] [--port P] [--config PATH]
     engage user create --email E --role R [--embassy CODE ...] [--password-stdin]
     engage user list
     engage token create --email E [--name N]
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engage.cli import commands, imports, mail_status, users
+from engage.cli import bounces, commands, imports, mail_status, users
 from engage.db import PendingMigrations
 from engage.events.kinds import KindError
 from engage.settings import SettingsError
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     users.add_commands(sub, _config_option)
     imports.add_commands(sub, _config_option)
+    bounces.add_commands(sub, _config_option)
 
     make = sub.add_parser("makemigrations", help="(developers) write a migration for model changes")
     make.add_argument("--name", help="name of the new migration")

@@ -1,5 +1,5 @@
-"""Running the worker and the scheduler (and on the embedded default, the mail sink)
-in a process."""
+"""Running the worker and the scheduler (and on the embedded default, the mail sink;
+with ``mail.bounce_port`` set, the bounce receiver) in a process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from engage.mail.bounce_server import BounceServer, start_bounce_server
 from engage.mail.sink import Sink, start_sink
 from engage.mail.transport import SmtpTransport
 from engage.settings import Settings
@@ -24,6 +25,7 @@ class MailService:
     worker: Worker | None
     sink: Sink | None
     scheduler: Scheduler | None = None
+    bounces: BounceServer | None = None
 
 
 @contextlib.asynccontextmanager
@@ -35,7 +37,8 @@ async def mail_service(
     concurrency: int | None = None,
 ) -> AsyncIterator[MailService]:
     """Start the embedded sink (if configured) and the worker for the block's duration,
-    with the scheduler (reminders) beside the worker.
+    with the scheduler (reminders) and, when ``mail.bounce_port`` is set, the bounce
+    receiver beside the worker.
 
     On exit the worker stops claiming, finishes or releases its rows, the scheduler
     finishes its turn, and the sink closes. With ``hold_lock`` (on SQLite) raises
@@ -50,6 +53,7 @@ async def mail_service(
     task = None
     scheduler = None
     scheduling = None
+    bounces = None
     stop = asyncio.Event()
     try:
         if lock is not None:
@@ -64,9 +68,12 @@ async def mail_service(
             task = asyncio.create_task(worker.run(stop))
             scheduler = Scheduler(settings)
             scheduling = asyncio.create_task(scheduler.run(stop))
-        yield MailService(worker=worker, sink=sink, scheduler=scheduler)
+            bounces = await _start_bounces(settings)
+        yield MailService(worker=worker, sink=sink, scheduler=scheduler, bounces=bounces)
     finally:
         stop.set()
+        if bounces is not None:
+            await bounces.stop()
         if scheduling is not None:
             await scheduling
         if task is not None and worker is not None:
@@ -76,3 +83,17 @@ async def mail_service(
             lock.release()
         if sink is not None:
             await sink.stop()
+
+
+async def _start_bounces(settings: Settings) -> BounceServer | None:
+    if not settings.mail.bounce_port:
+        return None
+    try:
+        return await start_bounce_server(settings)
+    except OSError:
+        # Sending goes on without it; the log says why bounces are not heard.
+        log.exception(
+            "cannot start the bounce receiver",
+            extra={"host": settings.mail.bounce_host, "port": settings.mail.bounce_port},
+        )
+        return None
