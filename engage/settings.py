@@ -201,6 +201,12 @@ class SchedulerSettings(_Section):
     interval_seconds: float = Field(default=60.0, gt=0)
 
 
+class NewslettersSettings(_Section):
+    #: Open (pixel) and click (signed redirect) tracking in newsletters; off: links
+    #: go straight to their target and nothing is recorded.
+    tracking: bool = False
+
+
 class ProgrammeSettings(_Section):
     name: str = "International Military Education and Training"
     #: How a training place was paid for; another programme configures its own.
@@ -255,6 +261,7 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    newsletters: NewslettersSettings = Field(default_factory=NewslettersSettings)
     programme: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
