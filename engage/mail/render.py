@@ -30,7 +30,8 @@ from typing import Any
 import jinja2
 
 from engage import i18n
-from engage.mail.models import OutboxMessage
+from engage.mail.models import Category, OutboxMessage
+from engage.mail.suppression import ONE_CLICK, unsubscribe_mailto, unsubscribe_url
 from engage.resources import resource_dir
 from engage.settings import Settings
 
@@ -125,6 +126,9 @@ class Renderer:
             "recipient": {"name": row.to_name, "address": row.to_address},
             **row.context,
         }
+        if row.category == Category.BULK:
+            # The footer's link to the preference page (and one-click unsubscribe).
+            variables["unsubscribe_url"] = unsubscribe_url(self.settings, row)
         loader = _CONTEXT.get(row.template)
         if loader is not None:
             variables.update(await loader(row, self.settings))
@@ -157,6 +161,14 @@ class Renderer:
         msg["Message-ID"] = self.message_id(row)
         if row.auto_submitted:
             msg["Auto-Submitted"] = "auto-generated"
+        if row.category == Category.BULK:
+            # RFC 2369 links, the https one taking an RFC 8058 one-click POST. Never
+            # on transactional mail (nothing to unsubscribe from).
+            msg["List-Unsubscribe"] = (
+                f"<{unsubscribe_url(self.settings, row)}>, "
+                f"<{unsubscribe_mailto(self.settings, row)}>"
+            )
+            msg["List-Unsubscribe-Post"] = ONE_CLICK
         msg.set_content(text, charset="utf-8")
         msg.add_alternative(html, subtype="html", charset="utf-8")
         for image in variables.get("inline_images") or ():
