@@ -76,11 +76,22 @@ class _Plan:
     maybe: float
     #: Share of those saying yes who bring a guest.
     guests: float = 0.0
+    #: Who is invited (an audience filter). The Nairobi reception leaves the saved
+    #: segment of recent Kenyan classes uninvited, for the attaché to invite.
+    audience: tuple[tuple[str, object], ...] = ()
 
 
 #: Events, by embassy and title (engage.cli.demo_events.DEMO_EVENTS).
 UPCOMING = (
-    _Plan("NBO", "Evening reception at the Residence", yes=0.45, no=0.12, maybe=0.08, guests=0.5),
+    _Plan(
+        "NBO",
+        "Evening reception at the Residence",
+        yes=0.7,
+        no=0.1,
+        maybe=0.08,
+        guests=0.5,
+        audience=(("class_year_max", 2014),),
+    ),
     _Plan("BOG", "Webinar: humanitarian demining, lessons from Colombia", yes=0.2, no=0, maybe=0),
 )
 PAST = _Plan(
@@ -117,7 +128,7 @@ async def _upcoming(plan: _Plan, rng: random.Random, now: datetime) -> int:
     if event is None or user is None:
         return 0
     try:
-        job = await invite(await load_actor(user), event.id, {"filter": {}})
+        job = await invite(await load_actor(user), event.id, {"filter": dict(plan.audience)})
     except EngageError:
         return 0  # not invitable (started, say): the demo goes on without
     # Invited a week ago; answers came in since, in this order.
