@@ -48,8 +48,12 @@ def sanitise_html(html: str) -> str:
     )
 
 
+@lru_cache(maxsize=128)
 def render_markdown(source: str) -> str:
-    """Safe HTML for ``source`` (Markdown). Raw HTML in the source is shown as text."""
+    """Safe HTML for ``source`` (Markdown). Raw HTML in the source is shown as text.
+
+    Cached by source: a campaign's emails render the same text once, not per recipient.
+    """
     return sanitise_html(_parser().render(source or ""))
 
 
@@ -57,6 +61,7 @@ _TAG = re.compile(r"<[^>]+>")
 _BLANKS = re.compile(r"\n{3,}")
 
 
+@lru_cache(maxsize=128)
 def markdown_to_text(source: str) -> str:
     """A readable plain-text version: the Markdown source with links spelled out."""
     text = re.sub(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)", r"\1 (\2)", source or "")

@@ -146,6 +146,20 @@ async def mark_temporary_failure(
     return status
 
 
+async def postpone(message: OutboxMessage, owner: str, *, until: datetime) -> bool:
+    """Give back a claimed row unsent, due again at ``until`` (the relay's hourly
+    budget is spent): not an attempt and not an error, so no backoff and no death."""
+    mine = OutboxMessage.filter(id=message.id, lease_owner=owner, status=Status.SENDING)
+    updated = await mine.update(
+        status=Status.QUEUED if message.attempts <= 1 else Status.DEFERRED,
+        attempts=F("attempts") - 1,
+        next_attempt_at=until,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    return bool(updated)
+
+
 async def release(messages: list[OutboxMessage], owner: str) -> int:
     """Give back claimed rows that were never tried (shutdown): due again at once."""
     if not messages:

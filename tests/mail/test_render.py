@@ -50,7 +50,7 @@ async def test_multipart_alternative_with_utf8_headers(renderer):
     html = msg.get_body(("html",)).get_content()
     assert "Hello Nguyễn Văn Minh," in text
     assert "Hello Nguyễn Văn Minh," in html
-    assert html.lstrip().startswith("<!doctype html>")
+    assert html.lstrip().lower().startswith("<!doctype html>")
 
 
 async def test_html_part_is_escaped_and_text_part_is_not(renderer):
