@@ -26,6 +26,7 @@ from engage.alumni.segments import create_segment
 from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
 from engage.cli.demo_events import seed_demo_events
 from engage.cli.demo_invitations import seed_demo_invitations
+from engage.cli.demo_mail import seed_demo_mail
 from engage.clock import utcnow
 from engage.mail import outbox
 from engage.mail.models import Category
@@ -146,6 +147,7 @@ async def load_demo(settings: Settings) -> list[str]:
     await _segments()
     events = await seed_demo_events(settings)
     invitations = await seed_demo_invitations(settings)
+    mail_rows = await seed_demo_mail(settings)
     return _summary(
         settings,
         emails=emails,
@@ -154,6 +156,7 @@ async def load_demo(settings: Settings) -> list[str]:
         alumni=alumni,
         events=events,
         invitations=invitations,
+        mail_rows=mail_rows,
     )
 
 
@@ -254,6 +257,7 @@ def _summary(
     alumni: int,
     events: int,
     invitations: int,
+    mail_rows: int,
 ) -> list[str]:
     base = settings.app.base_url
     lines = [
@@ -265,6 +269,8 @@ def _summary(
         "open, draft and cancelled).",
         f"Demo invitations: {invitations} sent, with answers, a waitlist and attendance at "
         "the past reception.",
+        f"Demo mail: {mail_rows} message(s) marked failed or deferred, with bounces, a "
+        "complaint and an unsubscribe, for the staff mail page (/admin/mail).",
         "",
         "Embassies:",
     ]

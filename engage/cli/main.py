@@ -29,6 +29,7 @@ from typing import Any
 from engage.cli import bounces, commands, imports, mail_status, users
 from engage.db import PendingMigrations
 from engage.events.kinds import KindError
+from engage.mail.models import Status
 from engage.settings import SettingsError
 from engage.worker.lock import SenderLockHeld
 
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--status",
         action="append",
-        choices=["queued", "sending", "sent", "deferred", "failed", "dead"],
+        choices=[s.value for s in Status],
         help="only these statuses (repeatable; default: all)",
     )
     listing.add_argument("--limit", type=int, default=50)
