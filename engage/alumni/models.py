@@ -309,3 +309,36 @@ class ImportJob(Model):
     class Meta:
         table = "alumni_import_job"
         indexes = (("file_hash", "status"),)
+
+
+class EngagementKind(StrEnum):
+    INVITED = "invited"
+    ANSWERED = "answered"
+    ATTENDED = "attended"
+    NEWSLETTER = "newsletter"
+    BOUNCED = "bounced"
+    PROFILE_UPDATED = "profile_updated"
+    CAREER_UPDATED = "career_updated"
+
+
+class Engagement(Model):
+    """One line of an alumnus's engagement timeline, written where it happens (an
+    invitation delivered, an answer, an arrival, a newsletter delivered, a bounce,
+    a profile or career update). Insights aggregate these and the summary columns
+    ``Alumnus.last_contacted_at`` / ``last_engaged_at`` kept beside them."""
+
+    id = fields.BigIntField(primary_key=True)
+    alumnus = fields.ForeignKeyField(
+        "engage.Alumnus", related_name="engagements", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EngagementKind, max_length=24)
+    at = fields.DatetimeField()
+    #: What it was about: ("event", 12), ("newsletter", 5), ("invitation", 40)...
+    ref_type = fields.CharField(max_length=24, default="")
+    ref_id = fields.BigIntField(null=True)
+    #: A short human summary ("Said yes to Evening reception", "Promoted to OF-5").
+    detail = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "alumni_engagement"
+        indexes = (("alumnus_id", "at"), ("kind", "at"), ("ref_type", "ref_id", "kind"))
