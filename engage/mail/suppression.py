@@ -202,17 +202,21 @@ def suppressed_alumni_q(topic: Topic) -> Q:
     """A filter on Alumnus: the people whose address is suppressed for ``topic``.
 
     The list is keyed by address; a person's address is the primary one, or the
-    verified secondary once the primary hard-bounced (so a hard bounce alone does
-    not leave out someone reachable at a verified secondary address; the send-time
-    check then looks at the address actually used).
+    verified secondary once the primary failed (``engage.alumni.addresses``): a
+    hard bounce alone does not leave out someone reachable at a verified secondary
+    address (the send-time check then looks at the address actually used).
     """
     scopes = [SuppressionScope.ALL, scope_of(topic)]
     bounce = SuppressionReason.HARD_BOUNCE
     blocking = Suppression.filter(scope__in=scopes).exclude(reason=bounce).values("address_key")
     bounced = Suppression.filter(scope__in=scopes, reason=bounce).values("address_key")
-    return Q(email_key__in=Subquery(blocking)) | Q(
-        Q(email_key__in=Subquery(bounced)), Q(secondary_verified_at__isnull=True)
+    no_fallback = Q(
+        Q(email_failing_at__isnull=True),
+        Q(secondary_email__isnull=True),
+        Q(secondary_verified_at__isnull=True),
+        join_type=Q.OR,
     )
+    return Q(email_key__in=Subquery(blocking)) | Q(Q(email_key__in=Subquery(bounced)), no_fallback)
 
 
 # --- Unsubscribe links ----------------------------------------------------------------

@@ -27,7 +27,10 @@ from datetime import datetime, timedelta
 from engage.clock import utcnow
 from engage.mail import delivery
 from engage.mail.bounces import record_rejection
+from engage.mail.dkim import DkimSigner
+from engage.mail.gate import mark_skipped, skip_reason
 from engage.mail.models import OutboxMessage, Status
+from engage.mail.ratelimit import RateLimiter
 from engage.mail.render import Renderer, RenderError
 from engage.mail.transport import MailTransport, PermanentFailure, TemporaryFailure
 from engage.mail.verp import envelope_sender
@@ -58,6 +61,10 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()
         self.renderer = Renderer(settings)
+        #: The relay's send rate, shared by every worker (None: unlimited).
+        self.limiter = RateLimiter.from_settings(settings.smtp)
+        #: DKIM signing of what is sent (None: no key configured).
+        self.signer = DkimSigner.from_settings(settings.mail)
         self.sent = 0
         self._wake = asyncio.Event()
         #: Ids of the claimed rows not yet done with: the rows the heartbeat keeps.
@@ -79,12 +86,21 @@ class Worker:
                     log.exception("worker cycle failed")
                     handled = 0
                 if handled == 0:
+                    await self._rest()
                     await self._idle(stop)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             log.info("worker stopped", extra={"owner": self.owner, "sent": self.sent})
+
+    async def _rest(self) -> None:
+        """Nothing to send: close idle connections, so that their slots of the relay's
+        connection limit (smtp.max_connections) go to workers that have mail."""
+        close_idle = getattr(self.transport, "close_idle", None)
+        if close_idle is not None:
+            with contextlib.suppress(Exception):
+                await close_idle()
 
     async def _idle(self, stop: asyncio.Event) -> None:
         self._wake.clear()
@@ -165,8 +181,23 @@ class Worker:
     async def deliver(self, row: OutboxMessage) -> Status:
         now = self.clock()
         context = {"outbox_id": row.id, "template": row.template, "attempt": row.attempts}
+        # Before rendering: someone who unsubscribed, bounced or withdrew consent
+        # since the row was queued gets nothing (the row says why).
         try:
-            message = await self.renderer.render(row, now=now)
+            skip = await skip_reason(row)
+        except Exception as exc:
+            log.exception("cannot check whether the message may go", extra=context)
+            return await self._record_temporary_failure(row, f"check: {type(exc).__name__}: {exc}")
+        if skip is not None:
+            await mark_skipped(row, self.owner, reason=skip, now=now)
+            log.info("skipped: %s", skip, extra=context)
+            return Status.SKIPPED
+        try:
+            # The bytes that go out, rendered once per campaign and filled in; signed
+            # after rendering (DKIM covers the List-Unsubscribe headers too).
+            message = await self.renderer.render_bytes(row, now=now)
+            if self.signer is not None:
+                message = self.signer.sign(message)
         except RenderError as exc:
             log.error("cannot render message: %s", exc, extra=context)
             await delivery.mark_failed(row, self.owner, error=f"render: {exc}", now=now)
@@ -178,6 +209,9 @@ class Worker:
             log.exception("cannot load what the message needs", extra=context)
             error = f"render: {type(exc).__name__}: {exc}"
             return await self._record_temporary_failure(row, error)
+        postponed = await self._wait_for_slot(row, context)
+        if postponed is not None:
+            return postponed
         try:
             await self.transport.send(
                 message, sender=envelope_sender(self.settings, row), recipients=[row.to_address]
@@ -209,6 +243,26 @@ class Worker:
             )
         except Exception:
             log.exception("cannot record the refusal as a bounce", extra={"outbox_id": row.id})
+
+    async def _wait_for_slot(self, row: OutboxMessage, context: dict[str, object]) -> Status | None:
+        """Take the next slot of the relay's send rate (engage.mail.ratelimit) and wait
+        for it; None to send now, else the status of a row given back unsent."""
+        if self.limiter is None:
+            return None
+        try:
+            grant = await self.limiter.take(now=self.clock())
+        except Exception as exc:
+            log.exception("cannot take a slot of the relay's send rate", extra=context)
+            return await self._record_temporary_failure(row, f"rate: {type(exc).__name__}: {exc}")
+        if grant.defer_until is not None:
+            # The hour's budget is spent (or the next slot is far off): the row waits
+            # in the queue, not in this worker, and it is not an attempt.
+            await delivery.postpone(row, self.owner, until=grant.defer_until)
+            log.info("postponed by the relay's rate limit", extra=context)
+            return Status.DEFERRED
+        if grant.wait > 0:
+            await asyncio.sleep(grant.wait)
+        return None
 
     async def _record_temporary_failure(self, row: OutboxMessage, error: str) -> Status:
         return await delivery.mark_temporary_failure(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from tortoise import connections
 
 from engage.mail import delivery, outbox
-from engage.mail.models import Category, OutboxMessage, Status
+from engage.mail.models import Category, OutboxMessage, Status, Suppression
 from engage.mail.verp import envelope_sender
 
 
@@ -108,7 +108,9 @@ async def test_permanent_failure_is_not_retried(worker, smtp_server, clock):
     assert row.last_error.startswith("550 5.1.1")
     clock.advance(days=3)
     assert await worker.run_until_empty() == 0
-    # A person can send it again.
+    # The 5xx counted as a hard bounce: a retry would be skipped until the
+    # suppression is lifted (staff, on the mail page). Then a person can send it again.
+    await Suppression.filter(address_key="p@example.org").delete()
     await outbox.retry_message(row.id, now=clock())
     await worker.run_until_empty()
     await row.refresh_from_db()
