@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from engage.mail.bounce_server import BounceServer, start_bounce_server
+from engage.mail.ratelimit import ConnectionSlots
 from engage.mail.sink import Sink, start_sink
 from engage.mail.transport import SmtpTransport
 from engage.settings import Settings
 from engage.worker.lock import sender_lock
-from engage.worker.runner import Worker
+from engage.worker.runner import Worker, worker_name
 from engage.worker.scheduler import Scheduler
 
 log = logging.getLogger("engage.worker")
@@ -59,12 +60,15 @@ async def mail_service(
         if lock is not None:
             lock.acquire()
         if run_worker:
+            owner = worker_name()
             transport = SmtpTransport(
                 settings.smtp,
                 host="127.0.0.1" if sink else None,
                 port=sink.port if sink else None,
+                # The relay's connection limit across processes (None: none).
+                gate=ConnectionSlots.from_settings(settings.smtp, holder=owner),
             )
-            worker = Worker(settings, transport, concurrency=concurrency)
+            worker = Worker(settings, transport, owner=owner, concurrency=concurrency)
             task = asyncio.create_task(worker.run(stop))
             scheduler = Scheduler(settings)
             scheduling = asyncio.create_task(scheduler.run(stop))
