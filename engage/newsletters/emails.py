@@ -1,0 +1,276 @@
+"""What the newsletter email needs at send time (``emails/newsletter``).
+
+The outbox row holds ``{"newsletter": id}`` and the recipient (``("alumnus", id)``);
+everything else is read here when the email is sent: the issue's text (rendered
+once per text, engage.newsletters.compose), the recipient's placeholder values, the
+generated sections (engage.newsletters.sections), the "view in browser" link to the
+archive and the unsubscribe link (engage.mail.suppression).
+
+The variables are laid out for the renderer's campaign frames (engage.mail.render):
+what differs per recipient is only *printed*, and sits under ``recipient`` (their
+name, address, placeholder values ``fills`` and RSVP ``links``) or
+``unsubscribe_url``; the rest (the text, the sections as the recipient's group sees
+them, the links to the archive) is shared. So a campaign's HTML is laid out and its
+CSS inlined once, not once per recipient.
+
+A row with ``"test": true`` is the author's test copy, ``"preview": true`` a page
+preview: both get a note in place of the unsubscribe link. A row without a
+newsletter id (the template check) renders a sample without touching the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from typing import Any
+
+from engage.alumni.models import Alumnus
+from engage.clock import utcnow
+from engage.i18n import _
+from engage.mail.models import Category, OutboxMessage
+from engage.mail.render import RenderError, register_context
+from engage.mail.suppression import unsubscribe_url
+from engage.newsletters.compose import Compiled, compile_issue
+from engage.newsletters.models import IssueStatus, Newsletter
+from engage.newsletters.sections import alumni_news, upcoming_events
+from engage.places.models import Accreditation
+from engage.settings import Settings
+
+#: The folder of ``emails/`` (and the outbox rows' template) of a newsletter.
+TEMPLATE = "newsletter"
+#: How long the worker keeps what is the same for every recipient.
+_TTL_SECONDS = 60.0
+#: An issue being sent cannot be edited: it can be kept a while.
+_FIXED = frozenset({IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT})
+#: The news section looks this far back when an issue says nothing (and no issue
+#: went out before it).
+DEFAULT_NEWS_DAYS = 31
+_SAMPLE = {
+    "subject": 'News for {{ preferred_name | "colleague" }}',
+    "body": (
+        'Dear {{ preferred_name | "colleague" }},\n\n'
+        "## This month\n\nThe **alumni reception** is coming: see the events below."
+    ),
+}
+
+#: The issue and recipient a page preview renders (not read from the database: the
+#: page may preview changes it has not saved).
+_previewing: ContextVar[tuple[Newsletter, Alumnus | None] | None] = ContextVar(
+    "newsletter_preview", default=None
+)
+_issues: dict[int, tuple[float, Newsletter]] = {}
+_embassies: dict[str, tuple[float, str]] = {}
+_news: dict[tuple[int, datetime], tuple[float, list[dict[str, Any]]]] = {}
+
+
+def archive_url(settings: Settings, newsletter_id: int) -> str:
+    """The issue's page in the web archive (the email's "view in browser" link)."""
+    return f"{settings.app.base_url}/newsletters/archive/{newsletter_id}"
+
+
+@contextmanager
+def previewing(issue: Newsletter, person: Alumnus | None) -> Iterator[None]:
+    """Render preview rows (``"preview": true``) of ``issue`` for ``person`` (country
+    loaded) within the block, as they are, unsaved changes included."""
+    token = _previewing.set((issue, person))
+    try:
+        yield
+    finally:
+        _previewing.reset(token)
+
+
+@register_context(TEMPLATE)
+async def newsletter_context(row: OutboxMessage, settings: Settings) -> dict[str, Any]:
+    """The issue, the recipient's values and sections, and the links."""
+    if "newsletter" not in row.context:
+        return _sample_context(row, settings)
+    shown = _previewing.get() if row.context.get("preview") else None
+    if shown is not None:
+        issue, person = shown
+    else:
+        issue = await _issue(int(row.context["newsletter"]))
+        person = None
+        if row.recipient_type == "alumnus" and row.recipient_id is not None:
+            person = await Alumnus.get_or_none(id=row.recipient_id).select_related("country")
+    if row.context.get("test") or row.context.get("preview"):
+        link = None
+    elif row.category == Category.BULK and row.id is not None:
+        link = unsubscribe_url(settings, row)
+    else:
+        link = None
+    return await issue_context(
+        issue,
+        person,
+        settings=settings,
+        row=row,
+        unsubscribe=link,
+        now=utcnow(),
+    )
+
+
+async def issue_context(
+    issue: Newsletter,
+    person: Alumnus | None,
+    *,
+    settings: Settings,
+    row: OutboxMessage,
+    unsubscribe: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The template's variables for ``person`` (None: a sample recipient)."""
+    compiled = compile_issue(issue.subject, issue.body)
+    sections = issue.sections or []
+    events: list[dict[str, Any]] = []
+    links: dict[str, str] = {}
+    if person is not None:
+        fills = compiled.fills(await recipient_values(person))
+        if "events" in sections:
+            events, links = await upcoming_events(
+                person, weeks=issue.events_weeks, now=now, settings=settings
+            )
+    else:
+        fills = compiled.sample_fills()
+    news = await _news_for(issue, now=now) if "news" in sections else []
+    return _variables(
+        compiled,
+        fills=fills,
+        row=row,
+        newsletter={"id": issue.id or 0, "view_url": archive_url(settings, issue.id or 0)},
+        sections={"events": events, "news": news},
+        links=links,
+        unsubscribe=unsubscribe,
+    )
+
+
+def _variables(
+    compiled: Compiled,
+    *,
+    fills: dict[str, str],
+    row: OutboxMessage,
+    newsletter: dict[str, Any],
+    sections: dict[str, list[dict[str, Any]]],
+    links: dict[str, str],
+    unsubscribe: str | None,
+) -> dict[str, Any]:
+    return {
+        "newsletter": newsletter,
+        "subject_parts": compiled.subject,
+        "body_html": compiled.html,
+        "body_text": compiled.text,
+        "sections": sections,
+        "recipient": {
+            "name": row.to_name,
+            "address": row.to_address,
+            "fills": fills,
+            "links": links,
+        },
+        # Printed only when the row is a real bulk copy (``copy`` says which).
+        "unsubscribe_url": unsubscribe or "",
+        "copy": "bulk" if unsubscribe else ("test" if row.context.get("test") else "preview"),
+        "subject_prefix": _("[Test] ") if row.context.get("test") else "",
+    }
+
+
+def _sample_context(row: OutboxMessage, settings: Settings) -> dict[str, Any]:
+    compiled = compile_issue(_SAMPLE["subject"], _SAMPLE["body"])
+    sample_event = {
+        "title": "Alumni reception",
+        "when": "Friday 27 March 2026, 18:00 Riga time (UTC+2)",
+        "where": "The Residence, Riga",
+        "online": False,
+        "embassy": "Embassy in Riga",
+        "invited": True,
+        "answered": False,
+        "link": "e1",
+        "url": f"{settings.app.base_url}/events/1",
+    }
+    news = {
+        "name": "Amani Wanjiru",
+        "country": "Kenya",
+        "rank": "Colonel",
+        "position": "Commandant, Defence Staff College",
+        "since": "1 March 2026",
+    }
+    return _variables(
+        compiled,
+        fills={"v0": "Amani"},
+        row=row,
+        newsletter={"id": 0, "view_url": archive_url(settings, 0)},
+        sections={"events": [sample_event], "news": [news]},
+        links={"e1": f"{settings.app.base_url}/rsvp/sample"},
+        unsubscribe=f"{settings.app.base_url}/unsubscribe/sample",
+    )
+
+
+async def recipient_values(person: Alumnus) -> dict[str, str]:
+    """The placeholder values of ``person`` (country loaded)."""
+    country = person.country
+    return {
+        "preferred_name": person.preferred_name or person.given_name,
+        "rank": person.rank,
+        "country": country.name,
+        "embassy": await _embassy_name(country.code),
+    }
+
+
+async def _issue(newsletter_id: int) -> Newsletter:
+    cached = _issues.get(newsletter_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    issue = await Newsletter.get_or_none(id=newsletter_id)
+    if issue is None:
+        raise RenderError(f"{TEMPLATE}: newsletter {newsletter_id} no longer exists")
+    if issue.status in _FIXED:
+        _issues[newsletter_id] = (time.monotonic() + _TTL_SECONDS, issue)
+    return issue
+
+
+async def _embassy_name(country_code: str) -> str:
+    """The embassy serving a country: the one in it, else the first by code ("")."""
+    cached = _embassies.get(country_code)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = await (
+        Accreditation.filter(country_id=country_code)
+        .order_by("embassy__code")
+        .values("embassy__name", "embassy__country_id")
+    )
+    inside = [r for r in rows if r["embassy__country_id"] == country_code]
+    chosen = (inside or rows or [{"embassy__name": ""}])[0]
+    name = str(chosen["embassy__name"] or "")
+    _embassies[country_code] = (time.monotonic() + _TTL_SECONDS, name)
+    return name
+
+
+async def news_start(issue: Newsletter) -> datetime:
+    """Since when the news section reports: the issue's ``news_since``, else the start
+    of the last issue sent before it, else :data:`DEFAULT_NEWS_DAYS` days back."""
+    if issue.news_since is not None:
+        return issue.news_since
+    before = issue.started_at or utcnow()
+    previous = await (
+        Newsletter.filter(started_at__lt=before, status=IssueStatus.SENT)
+        .exclude(id=issue.id)
+        .order_by("-started_at")
+        .first()
+        .values_list("started_at", flat=True)
+    )
+    if isinstance(previous, datetime):
+        return previous
+    return before - timedelta(days=DEFAULT_NEWS_DAYS)
+
+
+async def _news_for(issue: Newsletter, *, now: datetime) -> list[dict[str, Any]]:
+    since = await news_start(issue) if issue.news_since is None else issue.news_since
+    key = (issue.id, since)
+    cached = _news.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    news = await alumni_news(since, now=now)
+    if len(_news) > 256:
+        _news.clear()
+    _news[key] = (time.monotonic() + _TTL_SECONDS, news)
+    return news
