@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Timezone, vCalAddress
 from icalendar import Event as VEvent
 
+from engage.alumni.addresses import deliverable_address
 from engage.clock import utcnow
 from engage.events.models import Event, EventStatus
 from engage.events.sender import sender_for
@@ -199,9 +200,10 @@ async def _event_ics_attachment(spec: dict[str, Any], settings: Settings) -> Att
         if invitation is None:
             raise RenderError(f"event_ics: no invitation {spec['invitation']!r} to this event")
         person = invitation.alumnus
-        if person.email:
+        # The address the message goes to (a verified secondary once the primary failed).
+        if to := deliverable_address(person):
             name = f"{person.preferred_name or person.given_name} {person.family_name}"
-            attendee = (name.strip(), person.email)
+            attendee = (name.strip(), to)
     sender = await sender_for(event, settings)
     data = event_ics(
         event,

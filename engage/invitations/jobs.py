@@ -55,6 +55,7 @@ from tortoise.transactions import in_transaction
 
 from engage.accounts.actor import Actor, load_actor
 from engage.accounts.models import User
+from engage.alumni.addresses import address_fields, deliverable_address
 from engage.alumni.audience import audience_query, check_filter, filter_from
 from engage.alumni.eligibility import (
     NO_BULK_STATUSES,
@@ -340,7 +341,7 @@ async def _next_chunk(
     many picked ids it covers that name nobody in scope."""
     low = job.checkpoint
     case = reason_case(event, override_suspension=job.override_suspension, after=low)
-    fields = ("id", "reason", "email", "given_name", "family_name", "preferred_name")
+    fields = ("id", "reason", "given_name", "family_name", "preferred_name", *address_fields())
     if audience.alumni_ids is not None:
         picks = [pk for pk in audience.alumni_ids if pk > low][:chunk_size]
         if not picks:
@@ -390,7 +391,7 @@ async def _invite_rows(
             reason = await _reason_of(pk, job.override_suspension, conn)
             skipped[reason] = skipped.get(reason, 0) + 1
             del wanted[pk]
-        for pk in [pk for pk, row in wanted.items() if not is_address(str(row["email"] or ""))]:
+        for pk in [pk for pk, row in wanted.items() if not is_address(_address(row))]:
             skipped[Reason.NO_EMAIL.value] = skipped.get(Reason.NO_EMAIL.value, 0) + 1
             del wanted[pk]
     if not wanted:
@@ -452,6 +453,11 @@ async def _insert_invitations(
     await conn.execute_many(sql, rows)
 
 
+def _address(person: Mapping[str, Any]) -> str:
+    """Where the person's mail goes (a verified secondary once the primary failed)."""
+    return deliverable_address(person) or ""
+
+
 def _invitation_mail(
     template: str,
     event_id: int,
@@ -465,7 +471,7 @@ def _invitation_mail(
     override = {"override_suspension": True} if job.override_suspension else {}
     return outbox_values(
         template,
-        to=str(person["email"]),
+        to=_address(person),
         to_name=f"{person['given_name']} {person['family_name']}".strip(),
         category=Category.BULK,
         topic=Topic.INVITATIONS,

@@ -44,6 +44,7 @@ from tortoise.transactions import in_transaction
 from engage.accounts.actor import Actor, require_role
 from engage.accounts.audit import record
 from engage.accounts.models import Role
+from engage.alumni.addresses import address_fields, deliverable_address
 from engage.alumni.eligibility import (
     NO_BULK_STATUSES,
     BulkKind,
@@ -272,7 +273,7 @@ async def _send_chunk(
             await Alumnus.filter(id__in=list(by_alumnus))
             .annotate(reason=_reason_case())
             .using_db(conn)
-            .values("id", "reason", "email", "given_name", "family_name")
+            .values("id", "reason", "given_name", "family_name", *address_fields())
         )
         eligible = set(
             await Alumnus.filter(bulk_eligible(BulkKind.INVITATIONS), id__in=list(by_alumnus))
@@ -284,7 +285,7 @@ async def _send_chunk(
         for person in people:
             pk = int(person["id"])
             reason = str(person["reason"])
-            if pk in eligible and is_address(str(person["email"] or "")):
+            if pk in eligible and is_address(deliverable_address(person) or ""):
                 rows.append(_outbox(message, by_alumnus[pk], person))
                 continue
             if reason == _SEND:  # the rule and its reasons should agree: the rule decides
@@ -312,7 +313,7 @@ async def _reason_of(alumnus_id: int, conn: Any) -> str:
 def _outbox(message: InviteeMessage, invitation_id: int, person: dict[str, Any]) -> dict[str, Any]:
     return outbox_values(
         TEMPLATE,
-        to=str(person["email"]),
+        to=deliverable_address(person) or "",
         to_name=f"{person['given_name']} {person['family_name']}".strip(),
         category=Category.BULK,
         topic=Topic.INVITATIONS,

@@ -27,6 +27,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from engage.alumni.addresses import address_fields, deliverable_address
 from engage.events.hooks import Change, on_event_change
 from engage.events.models import Event
 from engage.invitations.jobs import templates_for
@@ -107,14 +108,14 @@ async def _invitees(
             .values(
                 "id",
                 "alumnus_id",
-                "alumnus__email",
                 "alumnus__given_name",
                 "alumnus__family_name",
+                *address_fields("alumnus__"),
             )
         )
         if not batch:
             return
-        yield [p for p in batch if is_address(str(p["alumnus__email"] or ""))]
+        yield [p for p in batch if is_address(deliverable_address(p, prefix="alumnus__") or "")]
         after = int(batch[-1]["id"])
 
 
@@ -124,7 +125,7 @@ def _notice(
     invitation_id = int(person["id"])
     return outbox_values(
         template,
-        to=str(person["alumnus__email"]),
+        to=deliverable_address(person, prefix="alumnus__") or "",
         to_name=f"{person['alumnus__given_name']} {person['alumnus__family_name']}".strip(),
         category=Category.TRANSACTIONAL,
         dedupe_key=f"{key}:{event.sequence}",

@@ -51,6 +51,7 @@ from pydantic import ValidationError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from engage.alumni.addresses import address_fields, deliverable_address
 from engage.alumni.eligibility import BulkKind, bulk_eligible
 from engage.alumni.models import Alumnus
 from engage.clock import utcnow
@@ -156,9 +157,9 @@ async def _remind(
                 .values(
                     "id",
                     "alumnus_id",
-                    "alumnus__email",
                     "alumnus__given_name",
                     "alumnus__family_name",
+                    *address_fields("alumnus__"),
                 )
             )
             if not batch:
@@ -183,7 +184,7 @@ async def _remind(
                 _reminder(template, person, key=keys[int(person["id"])], now=now, event=event)
                 for person in todo
                 if int(person["alumnus_id"]) in eligible
-                and is_address(str(person["alumnus__email"] or ""))
+                and is_address(deliverable_address(person, prefix="alumnus__") or "")
             ]
             await enqueue_many(rows, using_db=conn)
             written += len(rows)
@@ -195,7 +196,7 @@ def _reminder(
 ) -> dict[str, Any]:
     return outbox_values(
         template,
-        to=str(person["alumnus__email"]),
+        to=deliverable_address(person, prefix="alumnus__") or "",
         to_name=f"{person['alumnus__given_name']} {person['alumnus__family_name']}".strip(),
         category=Category.BULK,
         topic=Topic.INVITATIONS,
