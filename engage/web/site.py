@@ -24,6 +24,7 @@ from engage.web import (  # noqa: F401
     rsvp,
     secondary_email,
     two_factor,
+    unsubscribe,
     users_admin,
     vetting,
 )

@@ -128,6 +128,11 @@ EXPECTED = {
     ("POST", "/events/{id}/door/walk-in"): Access.ATTACHE,
     ("GET", "/checkin/{token}"): Access.PUBLIC,
     ("POST", "/checkin/{token}"): Access.PUBLIC,
+    # Unsubscribing: the link is the credential. The one-click POST (RFC 8058) is the
+    # only CSRF-exempt route; the preference page's form carries the CSRF token.
+    ("GET", "/unsubscribe/{token}"): Access.PUBLIC,
+    ("POST", "/unsubscribe/{token}"): Access.PUBLIC,
+    ("POST", "/unsubscribe/{token}/preferences"): Access.PUBLIC,
     # The mail page: staff follow the queue, send failed mail again, lift suppressions.
     ("GET", "/admin/mail"): Access.STAFF,
     ("POST", "/admin/mail/messages/{id}/retry"): Access.STAFF,
