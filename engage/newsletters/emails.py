@@ -21,7 +21,8 @@ newsletter id (the template check) renders a sample without touching the databas
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -61,9 +62,36 @@ _SAMPLE = {
 _previewing: ContextVar[tuple[Newsletter, Alumnus | None] | None] = ContextVar(
     "newsletter_preview", default=None
 )
-_issues: dict[int, tuple[float, Newsletter]] = {}
-_embassies: dict[str, tuple[float, str]] = {}
-_news: dict[tuple[int, datetime], tuple[float, list[dict[str, Any]]]] = {}
+
+
+class _Kept:
+    """What the worker keeps a short while (:data:`_TTL_SECONDS`), per database: a
+    process (a test run) may serve several, where the same id is another issue."""
+
+    def __init__(self) -> None:
+        self._by_db: weakref.WeakKeyDictionary[Any, dict[Hashable, tuple[float, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _entries(self) -> dict[Hashable, tuple[float, Any]]:
+        db = Newsletter._meta.db
+        entries = self._by_db.get(db)
+        if entries is None:
+            entries = self._by_db[db] = {}
+        return entries
+
+    def get(self, key: Hashable) -> Any:
+        found = self._entries().get(key)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        entries = self._entries()
+        if len(entries) > 1024:
+            entries.clear()
+        entries[key] = (time.monotonic() + _TTL_SECONDS, value)
+
+
+_kept = _Kept()
 
 
 def archive_url(settings: Settings, newsletter_id: int) -> str:
@@ -217,22 +245,22 @@ async def recipient_values(person: Alumnus) -> dict[str, str]:
 
 
 async def _issue(newsletter_id: int) -> Newsletter:
-    cached = _issues.get(newsletter_id)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    kept = _kept.get(("issue", newsletter_id))
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
     issue = await Newsletter.get_or_none(id=newsletter_id)
     if issue is None:
         raise RenderError(f"{TEMPLATE}: newsletter {newsletter_id} no longer exists")
     if issue.status in _FIXED:
-        _issues[newsletter_id] = (time.monotonic() + _TTL_SECONDS, issue)
+        _kept.put(("issue", newsletter_id), issue)
     return issue
 
 
 async def _embassy_name(country_code: str) -> str:
     """The embassy serving a country: the one in it, else the first by code ("")."""
-    cached = _embassies.get(country_code)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    kept = _kept.get(("embassy", country_code))
+    if kept is not None:
+        return str(kept)
     rows = await (
         Accreditation.filter(country_id=country_code)
         .order_by("embassy__code")
@@ -241,7 +269,7 @@ async def _embassy_name(country_code: str) -> str:
     inside = [r for r in rows if r["embassy__country_id"] == country_code]
     chosen = (inside or rows or [{"embassy__name": ""}])[0]
     name = str(chosen["embassy__name"] or "")
-    _embassies[country_code] = (time.monotonic() + _TTL_SECONDS, name)
+    _kept.put(("embassy", country_code), name)
     return name
 
 
@@ -265,12 +293,10 @@ async def news_start(issue: Newsletter) -> datetime:
 
 async def _news_for(issue: Newsletter, *, now: datetime) -> list[dict[str, Any]]:
     since = await news_start(issue) if issue.news_since is None else issue.news_since
-    key = (issue.id, since)
-    cached = _news.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
+    key = ("news", issue.id, since)
+    kept = _kept.get(key)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
     news = await alumni_news(since, now=now)
-    if len(_news) > 256:
-        _news.clear()
-    _news[key] = (time.monotonic() + _TTL_SECONDS, news)
+    _kept.put(key, news)
     return news
