@@ -1,4 +1,5 @@
-"""The scheduler: periodic work (reminders before events) run in one place at a time.
+"""The scheduler: periodic work (reminders before events, newsletter issues) run in one
+place at a time.
 
 It runs beside the mail worker (``engage.worker.service.mail_service``): inside
 ``engage serve`` on the embedded default, in every ``engage worker`` process in a
@@ -36,6 +37,8 @@ from tortoise.transactions import in_transaction
 
 from engage.clock import utcnow
 from engage.invitations.reminders import due_reminders
+from engage.newsletters.sending import due_newsletters
+from engage.newsletters.series import due_series
 from engage.settings import Settings
 
 log = logging.getLogger("engage.scheduler")
@@ -44,8 +47,13 @@ log = logging.getLogger("engage.scheduler")
 SCHEDULER_LOCK = 0x456E_6761_6765_5331
 
 Job = Callable[[datetime], Awaitable[int]]
-#: The work of each tick, by name (newsletter issues join here).
-JOBS: Mapping[str, Job] = {"reminders": due_reminders}
+#: The work of each tick, by name, in order: a series' issue made this turn (and
+#: scheduled, for an automatic series) goes out in the same turn.
+JOBS: Mapping[str, Job] = {
+    "reminders": due_reminders,
+    "newsletter_series": due_series,
+    "newsletters": due_newsletters,
+}
 
 
 class Scheduler:
