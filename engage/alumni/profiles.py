@@ -75,6 +75,8 @@ from engage.alumni.secondary import queue_secondary_verification
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engage.i18n import _
+from engage.mail.models import Topic
+from engage.mail.suppression import resubscribe
 from engage.places.models import Country
 from engage.places.timezones import is_embassy_zone
 from engage.settings import Settings
@@ -97,6 +99,8 @@ CONTACT_FIELDS = (
     "unit",
 )
 CONSENT_FIELDS = ("accepts_invitations", "accepts_newsletter")
+#: The mail each consent covers: giving it back lifts one's own unsubscribes.
+_CONSENT_TOPICS = {"accepts_invitations": Topic.INVITATIONS, "accepts_newsletter": Topic.NEWSLETTER}
 STAFF_FIELDS = (
     *NAME_FIELDS,
     "country",
@@ -484,6 +488,11 @@ async def update_alumnus(
                 await refresh_search_tokens([alumnus.id], using_db=conn)
             if changed.get("secondary_email"):
                 await queue_secondary_verification(alumnus, now=now, using_db=conn)
+            regained = [t for f, t in _CONSENT_TOPICS.items() if changed.get(f) is True]
+            if regained and audience is Audience.OWNER:
+                # Consent given back: the person's unsubscribes by link go too.
+                addresses = [alumnus.email or "", alumnus.secondary_email or ""]
+                await resubscribe(addresses, regained, using_db=conn)
             for entry_id, grade in regrade.items():
                 await CareerEntry.filter(id=entry_id).using_db(conn).update(grade=grade)
             if regrade:

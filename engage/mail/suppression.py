@@ -29,7 +29,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -363,6 +363,42 @@ async def unsubscribe_by_token(
     return Unsubscribed(address=row.to_address, scope=scope, created=created)
 
 
+async def resubscribe(
+    addresses: Iterable[str],
+    topics: Iterable[Topic],
+    *,
+    using_db: BaseDBAsyncClient | None = None,
+) -> int:
+    """Lift the unsubscribes of ``addresses`` from ``topics``: the person gave their
+    consent back (the preference page, their profile). Returns how many entries went.
+
+    Only their own unsubscribes: never a hard bounce, a complaint or staff's entry.
+    An unsubscribe from all bulk mail becomes one per topic not given back.
+    """
+    keys = sorted({address_key(a) for a in addresses if a})
+    back = set(topics)
+    if not keys or not back:
+        return 0
+    own = Suppression.filter(address_key__in=keys, reason=SuppressionReason.UNSUBSCRIBED)
+    lifted = 0
+    for entry in await own.filter(scope=SuppressionScope.ALL).using_db(using_db):
+        await Suppression.filter(id=entry.id).using_db(using_db).delete()
+        lifted += 1
+        for topic in set(TOPICS) - back:
+            await suppress(
+                entry.address_key,
+                scope_of(topic),
+                SuppressionReason.UNSUBSCRIBED,
+                detail=entry.detail,
+                message_id=entry.message_id,  # type: ignore[attr-defined]
+                now=entry.created_at,
+                using_db=using_db,
+            )
+    scopes = [scope_of(topic) for topic in back]
+    lifted += await own.filter(scope__in=scopes).using_db(using_db).delete()
+    return lifted
+
+
 @dataclass(frozen=True)
 class Preferences:
     """What the preference page shows for one message's address."""
@@ -418,16 +454,11 @@ async def set_preferences(
         return None
     now = now or utcnow()
     choice = {topic: bool(wanted.get(topic, False)) for topic in TOPICS}
-    key = address_key(row.to_address)
     async with in_transaction() as conn:
-        own = Suppression.filter(address_key=key, reason=SuppressionReason.UNSUBSCRIBED)
-        if any(choice.values()):
-            # "All bulk mail" no longer holds: it becomes one entry per topic left off.
-            await own.filter(scope=SuppressionScope.ALL).using_db(conn).delete()
+        wanted_back = [topic for topic, on in choice.items() if on]
+        await resubscribe([row.to_address], wanted_back, using_db=conn)
         for topic, on in choice.items():
-            if on:
-                await own.filter(scope=scope_of(topic)).using_db(conn).delete()
-            else:
+            if not on:
                 await suppress(
                     row.to_address,
                     scope_of(topic),

@@ -262,3 +262,37 @@ async def test_only_the_one_click_route_skips_csrf(app):
     assert routes[("GET", "/unsubscribe/{token}")].__csrf_exempt__ is False
     assert routes[("POST", "/unsubscribe/{token}/preferences")].__csrf_exempt__ is False
     assert csrf_cookie_name  # the preference form uses the site's CSRF cookie
+
+
+async def test_consent_given_back_on_the_profile_lifts_the_unsubscribe(
+    db, settings, make_user, make_alumnus
+):
+    from engage.accounts.actor import load_actor
+    from engage.accounts.models import Role
+    from engage.alumni.eligibility import BulkKind, Reason, ineligibility
+    from engage.alumni.profiles import update_alumnus
+    from engage.mail.suppression import unsubscribe_by_token
+
+    user = await make_user(role=Role.ALUMNUS, email="own@example.org")
+    person = await make_alumnus(
+        email="own@example.org", secondary_email="Alt@example.org", user=user
+    )
+    row = await _message(person, topic=None)  # unsubscribed from all bulk mail
+    assert await unsubscribe_by_token(settings, unsubscribe_token(settings, row))
+    await suppress("own@example.org", SuppressionScope.INVITATIONS, SuppressionReason.MANUAL)
+    await suppress("alt@example.org", SuppressionScope.NEWSLETTER, SuppressionReason.UNSUBSCRIBED)
+    await suppress("alt@example.org", SuppressionScope.ALL, SuppressionReason.HARD_BOUNCE)
+    await person.refresh_from_db()
+    assert Reason.NO_CONSENT in await ineligibility(person, BulkKind.NEWSLETTER)
+    await update_alumnus(person.id, {"accepts_newsletter": True}, actor=await load_actor(user))
+    await person.refresh_from_db()
+    assert person.accepts_newsletter and not person.accepts_invitations
+    assert await ineligibility(person, BulkKind.NEWSLETTER) == []
+    entries = await Suppression.all()
+    # Newsletters are back on both addresses; what remains is invitations (staff's
+    # entry already stood there) and the secondary's hard bounce: never the
+    # person's to lift.
+    assert {(e.address_key, e.scope, e.reason) for e in entries} == {
+        ("own@example.org", SuppressionScope.INVITATIONS, SuppressionReason.MANUAL),
+        ("alt@example.org", SuppressionScope.ALL, SuppressionReason.HARD_BOUNCE),
+    }
