@@ -137,6 +137,14 @@ EXPECTED = {
     ("GET", "/admin/mail"): Access.STAFF,
     ("POST", "/admin/mail/messages/{id}/retry"): Access.STAFF,
     ("POST", "/admin/mail/suppressions/{id}/lift"): Access.STAFF,
+    # Newsletters API: staff and admins.
+    ("GET", "/api/v1/newsletters"): Access.STAFF,
+    ("POST", "/api/v1/newsletters"): Access.STAFF,
+    ("GET", "/api/v1/newsletters/{id}"): Access.STAFF,
+    ("PATCH", "/api/v1/newsletters/{id}"): Access.STAFF,
+    ("POST", "/api/v1/newsletters/{id}/send"): Access.STAFF,
+    ("POST", "/api/v1/newsletters/{id}/pause"): Access.STAFF,
+    ("GET", "/api/v1/newsletters/{id}/stats"): Access.STAFF,
 }
 OPTIONAL_EXPECTED = {
     ("GET", "/admin/users"): Access.ADMIN,
