@@ -220,3 +220,25 @@ def test_the_import_file_has_the_documented_columns(runner):
     assert any(row.values["course_title"] for row in parsed.rows)
     assert any(not row.values["rank"] for row in parsed.rows)
     assert len({row.values["programme_id"] for row in parsed.rows}) == 300
+
+
+@pytest.mark.slow
+def test_send_smoke_run_on_sqlite(runner):
+    benchmark = _benchmark(runner, "send_ratio")
+    params = {
+        **benchmark.params(quick=True, database="sqlite"),
+        "messages": 40,
+        "rounds": 1,
+        "rss_small": 30,
+        "rss_large": 60,
+    }
+
+    record = runner.run_benchmark(benchmark, params)
+
+    assert "error" not in record, record.get("error")
+    assert [n for n in record["notes"] if "memory grew" not in n] == []  # all sent, every side
+    figures, baseline = record["figures"], record["baseline"]
+    assert figures["messages/s"] > 0 and baseline["messages/s"] > 0
+    assert baseline["ceiling messages/s"] > 0 and figures["send_ceiling_ratio"] > 0
+    assert figures["send_peak_rss_mb_small"] > 0 and figures["send_peak_rss_mb_large"] > 0
+    assert record["parameters"]["baselines"]["connections"] == params["concurrency"]
