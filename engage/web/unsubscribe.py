@@ -39,6 +39,8 @@ from engage.web.routing import Access, form_data, page
 from engage.web.templating import render
 
 HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+#: What of a one-click body is read (it is "List-Unsubscribe=One-Click").
+_MAX_BODY = 1024
 #: The kinds of mail a person chooses, in words.
 TOPIC_NAMES = {
     Topic.NEWSLETTER: N_("Newsletters"),
@@ -77,8 +79,13 @@ async def _one_click_body(request: Request) -> bool:
     if kind.startswith("multipart/form-data"):
         values = [str(v) for v in (await form_data(request)).getlist("List-Unsubscribe")]
     else:
-        raw = (await request.body())[:1000].decode("utf-8", "replace")
-        values = parse_qs(raw, keep_blank_values=True).get("List-Unsubscribe", [])
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > _MAX_BODY:  # never more than a short form is read
+                break
+        text = raw[:_MAX_BODY].decode("utf-8", "replace")
+        values = parse_qs(text, keep_blank_values=True).get("List-Unsubscribe", [])
     return f"List-Unsubscribe={values[0]}" == ONE_CLICK if values else False
 
 
