@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 
 from engage.mail.models import (
@@ -55,8 +55,9 @@ async def issue_stats(issue: Newsletter) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .values("status", "n")
     }
+    messages = Subquery(OutboxMessage.filter(campaign=campaign).values("id"))
     bounces = await (
-        Bounce.filter(message__campaign=campaign)
+        Bounce.filter(message_id__in=messages)
         .annotate(
             bounced=Count("message_id", distinct=True, _filter=Q(kind__in=_BOUNCES)),
             complaints=Count("message_id", distinct=True, _filter=Q(kind=BounceKind.COMPLAINT)),
