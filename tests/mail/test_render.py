@@ -7,7 +7,8 @@ import pytest
 import engage.accounts
 import engage.alumni
 import engage.events
-import engage.invitations  # noqa: F401
+import engage.invitations
+import engage.newsletters  # noqa: F401
 from engage.mail.models import Category, OutboxMessage
 from engage.mail.render import Renderer, RenderError, template_names
 from engage.resources import resource_dir
