@@ -8,15 +8,15 @@ address is suppressed for the topic and the person's consent is withdrawn, with
 back (source ``"preference page"``). The mail package knows nothing of alumni: this
 module registers into it (importing ``engage.alumni`` is enough).
 
-At send time the worker asks :func:`still_eligible` about every bulk message to an
-alumnus: someone who withdrew consent, was flagged "do not engage", or whose
-country's programme was suspended since the row was queued is skipped, with the
-rule's reason (a run that overrode the suspension says so in the row's context).
+At send time the worker asks :func:`still_eligible` about every batch of bulk
+messages to alumni: someone who withdrew consent, was flagged "do not engage", or
+whose country's programme was suspended since the row was queued is skipped, with
+the rule's reason (a run that overrode the suspension says so in the row's context).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,23 +56,40 @@ async def _person(row: OutboxMessage, conn: BaseDBAsyncClient | None = None) -> 
 
 
 @register_send_check
-async def still_eligible(row: OutboxMessage) -> str | None:
-    """None when the bulk ``row`` may still go to its alumnus, else the rule's reason."""
-    if row.category != Category.BULK or row.recipient_type != "alumnus":
-        return None
-    if row.recipient_id is None:
-        return None
-    kind = _kind(row)
-    override = bool((row.context or {}).get("override_suspension"))
-    # One query in the usual case; the reasons only for someone left out.
-    rule = bulk_eligible(kind, override_suspension=override)
-    if await Alumnus.filter(rule, id=row.recipient_id).exists():
-        return None
-    person = await Alumnus.get_or_none(id=row.recipient_id)
+async def still_eligible(rows: Sequence[OutboxMessage]) -> dict[int, str]:
+    """The rule's reason for each bulk row whose alumnus may no longer receive it,
+    by row id: one query per kind of mail in the batch in the usual case, the
+    reasons only for someone left out."""
+    groups: dict[tuple[BulkKind, bool], list[OutboxMessage]] = {}
+    for row in rows:
+        if row.category != Category.BULK or row.recipient_type != "alumnus":
+            continue
+        if row.recipient_id is None:
+            continue
+        override = bool((row.context or {}).get("override_suspension"))
+        groups.setdefault((_kind(row), override), []).append(row)
+    reasons: dict[int, str] = {}
+    for (kind, override), group in groups.items():
+        ids = sorted({int(r.recipient_id) for r in group if r.recipient_id is not None})
+        rule = bulk_eligible(kind, override_suspension=override)
+        fine = set(await Alumnus.filter(rule, id__in=ids).values_list("id", flat=True))
+        why: dict[int, str] = {}
+        for row in group:
+            person_id = int(row.recipient_id or 0)
+            if person_id in fine:
+                continue
+            if person_id not in why:
+                why[person_id] = await _reason(person_id, kind, override)
+            reasons[row.id] = why[person_id]
+    return reasons
+
+
+async def _reason(person_id: int, kind: BulkKind, override: bool) -> str:
+    person = await Alumnus.get_or_none(id=person_id)
     if person is None:
         return Reason.GONE.value
-    reasons = await ineligibility(person, kind, override_suspension=override)
-    return reasons[0].value if reasons else Reason.NO_CONSENT.value
+    found = await ineligibility(person, kind, override_suspension=override)
+    return found[0].value if found else Reason.NO_CONSENT.value
 
 
 async def _read(row: OutboxMessage) -> dict[Topic, bool] | None:

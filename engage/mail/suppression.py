@@ -168,14 +168,28 @@ async def lift_suppression(actor: Actor, suppression_id: int, *, ip: str = "") -
         )
 
 
-def _stopping(category: Category, topic: Topic | None) -> Q:
-    """The entries that stop a message of ``category`` and ``topic``."""
-    if category is Category.TRANSACTIONAL:
-        return Q(scope=SuppressionScope.ALL, reason=SuppressionReason.HARD_BOUNCE)
+def stops(entry: Suppression, *, category: Category, topic: Topic | None) -> bool:
+    """Whether ``entry`` stops a message of ``category`` and ``topic``: transactional
+    mail only for a hard bounce (scope all); bulk mail for an entry of all bulk mail
+    or of its topic (any entry, for bulk mail that says nothing of its topic)."""
+    if Category(category) is Category.TRANSACTIONAL:
+        return entry.scope == SuppressionScope.ALL and entry.reason == SuppressionReason.HARD_BOUNCE
     if topic is None:
-        # A bulk message that says nothing of its topic: any entry stops it.
-        return Q()
-    return Q(scope__in=[SuppressionScope.ALL, scope_of(topic)])
+        return True
+    return entry.scope in (SuppressionScope.ALL, scope_of(topic))
+
+
+async def entries_for(
+    addresses: Iterable[str], *, using_db: BaseDBAsyncClient | None = None
+) -> dict[str, list[Suppression]]:
+    """The entries of ``addresses`` by address key, oldest first (one query)."""
+    keys = sorted({address_key(a) for a in addresses})
+    found: dict[str, list[Suppression]] = {}
+    if keys:
+        query = Suppression.filter(address_key__in=keys).order_by("id").using_db(using_db)
+        for entry in await query:
+            found.setdefault(entry.address_key, []).append(entry)
+    return found
 
 
 async def suppression_for(
@@ -185,17 +199,10 @@ async def suppression_for(
     topic: Topic | None,
     using_db: BaseDBAsyncClient | None = None,
 ) -> Suppression | None:
-    """The entry that stops a message to ``address`` (None: it may go).
-
-    Transactional mail: only a hard bounce (scope all) stops it. Bulk mail: an entry
-    for all bulk mail or for its topic.
-    """
-    return await (
-        Suppression.filter(_stopping(Category(category), topic), address_key=address_key(address))
-        .order_by("id")
-        .using_db(using_db)
-        .first()
-    )
+    """The entry that stops a message to ``address`` (None: it may go); see
+    :func:`stops`."""
+    entries = (await entries_for([address], using_db=using_db)).get(address_key(address), [])
+    return next((e for e in entries if stops(e, category=category, topic=topic)), None)
 
 
 def suppressed_alumni_q(topic: Topic) -> Q:

@@ -170,3 +170,60 @@ async def test_a_hard_bounced_primary_with_a_verified_secondary_is_still_eligibl
     await suppress(moved.email, SuppressionScope.INVITATIONS, SuppressionReason.UNSUBSCRIBED)
     assert await ineligibility(moved, BulkKind.INVITATIONS) == [Reason.SUPPRESSED]
     assert await ineligibility(moved, BulkKind.NEWSLETTER) == []
+
+
+async def test_one_batch_is_checked_at_once(db, clock, make_alumnus):
+    from engage.mail.gate import skip_reason, skip_reasons
+
+    keen = await make_alumnus(email="keen@example.org")
+    quiet = await make_alumnus(email="quiet@example.org", do_not_engage=True)
+    await suppress("gone@example.org", SuppressionScope.ALL, SuppressionReason.HARD_BOUNCE)
+    await suppress("NEWS@example.org", SuppressionScope.NEWSLETTER, SuppressionReason.UNSUBSCRIBED)
+    rows = [
+        await _row("k1", to=keen.email, topic=Topic.INVITATIONS, recipient=("alumnus", keen.id)),
+        await _row("k2", to=keen.email, topic=Topic.NEWSLETTER, recipient=("alumnus", keen.id)),
+        await _row("q1", to=quiet.email, topic=Topic.INVITATIONS, recipient=("alumnus", quiet.id)),
+        await _row("q2", to=quiet.email, topic=Topic.NEWSLETTER, recipient=("alumnus", quiet.id)),
+        await _row("q3", to=quiet.email, category=TX, recipient=("alumnus", quiet.id)),
+        await _row("g1", to="gone@example.org", category=TX),
+        await _row("g2", to="Gone@example.org", topic=Topic.INVITATIONS),
+        await _row("n1", to="news@example.org", topic=Topic.NEWSLETTER),
+        await _row("n2", to="news@example.org", topic=Topic.INVITATIONS),
+        await _row("n3", to="news@example.org", category=TX),
+    ]
+    by_key = {row.dedupe_key: row.id for row in rows}
+    found = await skip_reasons(rows)
+    assert {key: found.get(row_id) for key, row_id in by_key.items()} == {
+        "k1": None,
+        "k2": None,
+        "q1": "do_not_engage",
+        "q2": "do_not_engage",
+        "q3": None,  # transactional: consent and flags do not stop it
+        "g1": "hard_bounce",
+        "g2": "suppressed",
+        "n1": "suppressed",
+        "n2": None,
+        "n3": None,
+    }
+    # One row alone gets the same answer as in its batch.
+    for row in rows:
+        assert await skip_reason(row) == found.get(row.id)
+
+
+async def test_a_check_that_fails_sends_nothing(worker, smtp_server, clock, monkeypatch):
+    from engage.mail import gate
+
+    async def broken(rows):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(gate, "_CHECKS", [*gate._CHECKS, broken])
+    row = await _row("x", to="someone@example.org", topic=Topic.NEWSLETTER, now=clock())
+    await worker.run_until_empty()
+    await row.refresh_from_db()
+    assert row.status == Status.DEFERRED and row.last_error.startswith("check: RuntimeError")
+    assert smtp_server.received == []
+    # Once the check answers again, the row goes.
+    monkeypatch.setattr(gate, "_CHECKS", [c for c in gate._CHECKS if c is not broken])
+    clock.advance(hours=2)
+    await worker.run_until_empty()
+    assert await _outcome(row) == (Status.SENT, None)
