@@ -20,6 +20,8 @@ newsletter id (the template check) renders a sample without touching the databas
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import weakref
 from collections.abc import Hashable, Iterator
@@ -27,6 +29,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
+
+from markupsafe import Markup
 
 from engage.alumni.models import Alumnus
 from engage.clock import utcnow
@@ -37,6 +41,7 @@ from engage.mail.suppression import unsubscribe_url
 from engage.newsletters.compose import Compiled, compile_issue
 from engage.newsletters.models import IssueStatus, Newsletter
 from engage.newsletters.sections import alumni_news, upcoming_events
+from engage.newsletters.tracking import open_pixel_url, track_links
 from engage.places.models import Accreditation
 from engage.settings import Settings
 
@@ -123,20 +128,22 @@ async def newsletter_context(row: OutboxMessage, settings: Settings) -> dict[str
         person = None
         if row.recipient_type == "alumnus" and row.recipient_id is not None:
             person = await Alumnus.get_or_none(id=row.recipient_id).select_related("country")
-    if row.context.get("test") or row.context.get("preview"):
-        link = None
-    elif row.category == Category.BULK and row.id is not None:
-        link = unsubscribe_url(settings, row)
-    else:
-        link = None
-    return await issue_context(
+    real_copy = (
+        row.category == Category.BULK
+        and row.id is not None
+        and not (row.context.get("test") or row.context.get("preview"))
+    )
+    variables = await issue_context(
         issue,
         person,
         settings=settings,
         row=row,
-        unsubscribe=link,
+        unsubscribe=unsubscribe_url(settings, row) if real_copy else None,
         now=utcnow(),
     )
+    if real_copy and settings.newsletters.tracking:
+        _track(variables, settings, row)
+    return variables
 
 
 async def issue_context(
@@ -173,6 +180,53 @@ async def issue_context(
     )
 
 
+_HREF = re.compile(r"""(<a\b[^>]*?\bhref=")([^"]*)(")""", re.IGNORECASE)
+_split_links: dict[int, tuple[Any, tuple[dict[str, Any], ...]]] = {}
+
+
+def _track(variables: dict[str, Any], settings: Settings, row: OutboxMessage) -> None:
+    """Tracking on: the body's links go through this copy's signed click redirect and
+    the copy carries the open pixel (engage.newsletters.tracking). The tracked
+    addresses are personal values (``recipient.links``), so the campaign's frame is
+    still shared."""
+    parts = _link_parts(variables["body_html"])
+    links = variables["recipient"]["links"]
+    for part in parts:
+        if "link" in part:
+            # track_links decides which addresses are tracked (web links, not ours).
+            tracked = track_links(part["tag"], settings, row)
+            found = _HREF.search(tracked)
+            links[part["link"]] = html.unescape(found.group(2)) if found else part["url"]
+    variables["body_html"] = parts
+    variables["recipient"]["pixel"] = open_pixel_url(settings, row) or ""
+    variables["tracking"] = True
+
+
+def _link_parts(parts: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The body's HTML parts with each link's address made a part of its own."""
+    kept = _split_links.get(id(parts))
+    if kept is not None and kept[0] is parts:
+        return kept[1]
+    found: list[dict[str, Any]] = []
+    n = 0
+    for part in parts:
+        if "html" not in part:
+            found.append(part)
+            continue
+        text, last = str(part["html"]), 0
+        for match in _HREF.finditer(text):
+            found.append({"html": Markup(text[last : match.end(1)])})  # noqa: S704
+            url = html.unescape(match.group(2))
+            found.append({"link": f"u{n}", "url": url, "tag": f'<a href="{match.group(2)}"'})
+            n += 1
+            last = match.start(3)
+        found.append({"html": Markup(text[last:])})  # noqa: S704 (sanitised Markdown)
+    if len(_split_links) > 64:
+        _split_links.clear()
+    _split_links[id(parts)] = (parts, tuple(found))
+    return tuple(found)
+
+
 def _variables(
     compiled: Compiled,
     *,
@@ -199,6 +253,7 @@ def _variables(
         "unsubscribe_url": unsubscribe or "",
         "copy": "bulk" if unsubscribe else ("test" if row.context.get("test") else "preview"),
         "subject_prefix": _("[Test] ") if row.context.get("test") else "",
+        "tracking": False,
     }
 
 

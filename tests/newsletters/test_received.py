@@ -177,3 +177,48 @@ async def test_send_me_a_test_arrives(worker, clock, smtp_server, relay_settings
     text, _html = _parts(message)
     assert "Dear colleague [preferred_name]," in text
     assert "Test copy" in text
+
+
+async def test_tracking_when_on_and_one_frame_per_campaign(
+    db, settings, tmp_path, actor_for, make_alumnus
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    from engage.mail.render import Renderer
+    from engage.newsletters.tracking import follow_click
+    from tests.conftest import make_settings
+
+    people = [await make_alumnus(country="KE", given_name=f"P{n}") for n in range(3)]
+    staff = await actor_for(Role.STAFF)
+    issue_id = await _send(staff, "News")
+    rows = await OutboxMessage.filter(campaign=f"newsletter:{issue_id}").order_by("id")
+    assert [r.recipient_id for r in rows] == [p.id for p in people]
+
+    # Off (the default): links as written, no pixel; one frame for the campaign.
+    plain = Renderer(settings)
+    for row in rows:
+        html = (await plain.render(row, now=utcnow())).get_body(("html",)).get_content()
+        assert 'href="https://example.org/report?year=2026&amp;lang=en"' in html
+        assert "/t/" not in html
+    assert plain.counts["frames"] == 1 and plain.counts["filled"] == 3
+
+    on = make_settings(settings.database.url, tmp_path / "on", newsletters={"tracking": True})
+    tracked = Renderer(on)
+    clicks = []
+    for row in rows:
+        message = await tracked.render(row, now=utcnow())
+        html = message.get_body(("html",)).get_content()
+        assert 'href="https://example.org/report' not in html
+        (href,) = re.findall(r'href="([^"]*/t/c/[^"]*)"', html)
+        assert f'src="{on.app.base_url}/t/o/' in html  # the open pixel
+        # The unsubscribe and archive links are left alone.
+        assert f"{on.app.base_url}/unsubscribe/" in html
+        assert f"/newsletters/archive/{issue_id}" in html
+        clicks.append(href.replace("&amp;", "&"))
+    assert len(set(clicks)) == 3  # each copy its own
+    assert tracked.counts["frames"] == 1
+    parts = urlsplit(clicks[0])
+    query = parse_qs(parts.query)
+    click = await follow_click(on, parts.path.rsplit("/", 1)[1], query["u"][0], query["s"][0])
+    assert click.url == "https://example.org/report?year=2026&lang=en"
+    assert click.message_id == rows[0].id
