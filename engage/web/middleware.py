@@ -14,9 +14,12 @@ from engage.logs import request_id_var
 
 access_log = logging.getLogger("engage.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-#: Link tokens in paths (verify, reset, invite, rsvp, checkin) are credentials: never
-#: logged, and never sent on as a referrer, whatever answers (an error page too).
-_TOKEN_PATH = re.compile(r"^(/verify|/password/reset|/invite|/rsvp|/checkin)/(?!resend$)[^/]+")
+#: Link tokens in paths (verify, reset, invite, rsvp, checkin, newsletter tracking) are
+#: credentials: never logged, and never sent on as a referrer, whatever answers (an
+#: error page too).
+_TOKEN_PATH = re.compile(
+    r"^(/verify|/password/reset|/invite|/rsvp|/checkin|/t/o|/t/c)/(?!resend$)[^/]+"
+)
 
 #: Pages are plain server-rendered HTML: no inline script, no third parties.
 SECURITY_HEADERS = {
