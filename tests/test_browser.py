@@ -151,9 +151,11 @@ def test_mailbox_shows_the_welcome_emails(page: Watched):
     p = page.page
     deadline = time.monotonic() + 60
     rows = 0
+    # The demo also sends invitations and event mail: the welcomes are among them.
+    welcomes = p.locator("table tbody tr", has_text="Welcome to Engage")
     while time.monotonic() < deadline:
         page.goto("/admin/mailbox")
-        rows = p.locator("table tbody tr").count()
+        rows = welcomes.count()
         if rows >= len(DEMO_ADDRESSES):
             break
         time.sleep(0.25)
@@ -164,7 +166,7 @@ def test_mailbox_shows_the_welcome_emails(page: Watched):
     for address in DEMO_ADDRESSES:
         assert address in table
 
-    p.locator("table tbody tr a").first.click()
+    welcomes.locator("a").first.click()
     p.wait_for_load_state("load")
     assert "/admin/mailbox/" in p.url
     assert p.locator("h1").inner_text() == "Welcome to Engage"

@@ -39,6 +39,8 @@ STARTUP_SECONDS = 60.0
 MAIL_SECONDS = 60.0
 
 _MESSAGE_LINK = re.compile(r'href="[^"]*?(/admin/mailbox/[^"/]+)"')
+#: A mailbox row's link whose subject is the welcome email's.
+_WELCOME_LINK = re.compile(r'href="[^"]*?(/admin/mailbox/[^"/]+)">Welcome to Engage<')
 
 
 def engage_command() -> list[str]:
@@ -159,15 +161,22 @@ def start_server(
     return server
 
 
-def wait_for_mailbox(http: httpx.Client, *, count: int, timeout: float = MAIL_SECONDS) -> str:
-    """The mailbox page once it lists at least ``count`` messages."""
+def wait_for_mailbox(
+    http: httpx.Client,
+    *,
+    count: int,
+    timeout: float = MAIL_SECONDS,
+    pattern: re.Pattern[str] | None = None,
+) -> str:
+    """The mailbox page once it lists at least ``count`` messages (matching ``pattern``)."""
+    pattern = pattern or _MESSAGE_LINK
     deadline = time.monotonic() + timeout
     html = ""
     while time.monotonic() < deadline:
         response = http.get("/admin/mailbox")
         assert response.status_code == 200
         html = response.text
-        if len(set(_MESSAGE_LINK.findall(html))) >= count:
+        if len(set(pattern.findall(html))) >= count:
             return html
         time.sleep(0.25)
     pytest.fail(f"the mailbox did not list {count} messages within {timeout:.0f}s:\n{html}")
@@ -224,14 +233,15 @@ def _check_home(http: httpx.Client) -> None:
 
 
 def _check_mailbox_and_message(http: httpx.Client) -> None:
-    html = wait_for_mailbox(http, count=len(DEMO_ADDRESSES))
+    # The demo also sends invitations and event mail: the welcomes are among them.
+    html = wait_for_mailbox(http, count=len(DEMO_ADDRESSES), pattern=_WELCOME_LINK)
     assert "<h1>Mailbox</h1>" in html
     for address in DEMO_ADDRESSES:
         assert address in html
     # Names in Cyrillic and Arabic script arrive intact through SMTP and the Maildir.
     assert "Ілля Коваленко" in html
     assert "محمد العتيبي" in html
-    links = _MESSAGE_LINK.findall(html)
+    links = _WELCOME_LINK.findall(html)
     assert len(set(links)) == len(DEMO_ADDRESSES), "the demo queued each welcome once"
 
     page = http.get(links[0])
@@ -284,11 +294,17 @@ def _check_not_found_page(http: httpx.Client) -> None:
 
 
 def _check_health_after_sending(http: httpx.Client) -> None:
+    # The demo's invitations and event mail may still be going out: wait for the queue.
+    deadline = time.monotonic() + MAIL_SECONDS
     body = http.get("/healthz").json()
+    while body["mail"]["due"] and time.monotonic() < deadline:
+        time.sleep(0.25)
+        body = http.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["mail"]["due"] == 0
-    assert body["mail"]["failed"] == 0
+    # The two invitations engage.cli.demo_mail marks as refused, for the mail page.
+    assert body["mail"]["failed"] == 2
 
 
 @pytest.mark.slow
@@ -306,7 +322,14 @@ def test_demo_is_served_page_by_page(served: EngageServer):
         _check_health_after_sending(http)
 
     listing = run_engage(
-        "mail", "list", "--status", "sent", cwd=served.var_dir.parent, env=served.env
+        "mail",
+        "list",
+        "--status",
+        "sent",
+        "--limit",
+        "1000",
+        cwd=served.var_dir.parent,
+        env=served.env,
     )
     assert listing.returncode == 0, listing.stderr
     for address in DEMO_ADDRESSES:
