@@ -30,15 +30,23 @@ The rules:
   on ``SearchToken`` ("jose garc" finds "José García", "коваленко" finds
   "Kovalenko"). A query with an ``@`` also matches that primary address, and one
   with a digit that programme ID.
+- **Contact and engagement** (``contacted_within_months``, ``not_contacted_months``,
+  ``never_contacted``, ``not_engaged_months``) read the summary columns kept by
+  ``engage.alumni.engagement``, counting calendar months back from today: a saved
+  segment of "not contacted for 12 months" stays true to its name as time passes.
+  "Not contacted / not engaged for N months" includes those never contacted /
+  engaged.
 - **Equipment tags** match exactly ("C-130" never matches "C-1300"), case included:
   PostgreSQL by JSONB containment, SQLite by the tag's JSON text within the list.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import (
@@ -72,6 +80,7 @@ from engage.alumni.models import (
     Vetting,
 )
 from engage.alumni.names import prefix_bounds, query_tokens
+from engage.clock import utcnow
 from engage.errors import InvalidInput, NotFound
 from engage.i18n import N_, _
 from engage.places.models import Accreditation, Country, Embassy
@@ -97,11 +106,17 @@ FILTER_FIELDS = (
     "has_account",
     "accepts_invitations",
     "accepts_newsletter",
+    "contacted_within_months",
+    "not_contacted_months",
+    "never_contacted",
+    "not_engaged_months",
 )
 #: Query tokens beyond this many are ignored (each is one indexed subquery).
 MAX_QUERY_TOKENS = 6
 FIRST_CLASS_YEAR = 1940
 LAST_CLASS_YEAR = 2100
+#: The engagement criteria count months back from today, up to this many.
+MAX_MONTHS = 600
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
@@ -133,6 +148,10 @@ _EXPECTED = {
     "has_account": N_("Yes or no."),
     "accepts_invitations": N_("Yes or no."),
     "accepts_newsletter": N_("Yes or no."),
+    "contacted_within_months": N_("A number of months, e.g. 12."),
+    "not_contacted_months": N_("A number of months, e.g. 12."),
+    "never_contacted": N_("Yes or no."),
+    "not_engaged_months": N_("A number of months, e.g. 18."),
 }
 
 
@@ -195,6 +214,33 @@ class AudienceFilter(BaseModel):
     has_account: bool | None = Field(default=None, description="An account claimed the profile.")
     accepts_invitations: bool | None = None
     accepts_newsletter: bool | None = None
+    contacted_within_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_MONTHS,
+        description="Contacted (an invitation or newsletter delivered, or attendance) "
+        "within the last N months.",
+        examples=[12],
+    )
+    not_contacted_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_MONTHS,
+        description="Not contacted for N months: the last contact is older, or there "
+        "was none (add never_contacted=false to leave those out).",
+        examples=[12],
+    )
+    never_contacted: bool | None = Field(
+        default=None, description="true: never contacted; false: contacted at least once."
+    )
+    not_engaged_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_MONTHS,
+        description="Not engaged (an answer, attendance, or an update of their own "
+        "profile or career) for N months, or never.",
+        examples=[18],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -419,7 +465,33 @@ def audience_conditions(flt: AudienceFilter, *, actor: Actor) -> list[Q]:
         )
     if flt.training_criteria:
         found.append(Q(id__in=Subquery(_training(flt).values("alumnus_id"))))
+    found.extend(_engagement(flt, utcnow()))
     return found
+
+
+def _engagement(flt: AudienceFilter, now: datetime) -> list[Q]:
+    """The summary columns (``engage.alumni.engagement``) against months back from now."""
+    found: list[Q] = []
+    if flt.contacted_within_months is not None:
+        found.append(Q(last_contacted_at__gte=months_before(now, flt.contacted_within_months)))
+    if flt.not_contacted_months is not None:
+        cutoff = months_before(now, flt.not_contacted_months)
+        found.append(Q(last_contacted_at__isnull=True) | Q(last_contacted_at__lt=cutoff))
+    if flt.never_contacted is not None:
+        found.append(Q(last_contacted_at__isnull=flt.never_contacted))
+    if flt.not_engaged_months is not None:
+        cutoff = months_before(now, flt.not_engaged_months)
+        found.append(Q(last_engaged_at__isnull=True) | Q(last_engaged_at__lt=cutoff))
+    return found
+
+
+def months_before(now: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months earlier (the month's last day
+    when it is shorter: 31 May less 3 months is 28 or 29 February)."""
+    index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return now.replace(year=year, month=month + 1, day=min(now.day, last))
 
 
 def _in_countries(codes: Iterable[str]) -> Q:

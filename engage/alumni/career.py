@@ -26,8 +26,9 @@ from tortoise.transactions import in_transaction
 
 from engage.accounts.actor import Actor
 from engage.accounts.audit import record
+from engage.alumni.engagement import record_engagement
 from engage.alumni.grades import grade_for, rank_key, refresh_current_grade
-from engage.alumni.models import Alumnus, CareerEntry, CareerSource
+from engage.alumni.models import Alumnus, CareerEntry, CareerSource, EngagementKind
 from engage.alumni.profiles import Audience, clean_text, find_alumnus, parse_date, parse_id
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -77,6 +78,16 @@ async def add_career_entry(
             using_db=conn,
         )
         await _follow_latest(alumnus.id, conn)
+        # The timeline: the person's own update is engagement; staff's a line only.
+        rank = f"{entry.rank} ({grade})" if grade else entry.rank
+        await record_engagement(
+            alumnus.id,
+            EngagementKind.CAREER_UPDATED,
+            at=now,
+            detail=f"{audience}: {rank}",
+            summary=audience is Audience.OWNER,
+            using_db=conn,
+        )
         await record(
             "career.add",
             actor=actor.user,

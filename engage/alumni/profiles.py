@@ -60,12 +60,14 @@ from engage.accounts.actor import Actor, require_role
 from engage.accounts.audit import record
 from engage.accounts.models import Role, User
 from engage.accounts.users import check_email, email_key
+from engage.alumni.engagement import record_engagement
 from engage.alumni.grades import grade_for, refresh_current_grade
 from engage.alumni.models import (
     Alumnus,
     AlumnusStatus,
     CareerEntry,
     CareerSource,
+    EngagementKind,
     Service,
     TrainingRecord,
     Vetting,
@@ -526,6 +528,7 @@ async def update_alumnus(
                     ip=ip,
                     using_db=conn,
                 )
+            await _record_update(alumnus.id, audience, changed, now, conn)
     except IntegrityError:
         await _check_unique(changed, exclude_id=alumnus.id)
         raise
@@ -583,7 +586,33 @@ async def follow_account_email(user: User, *, now: datetime | None = None) -> bo
             details={"fields": ["email"], "by": "account"},
             using_db=conn,
         )
+        await _record_update(alumnus.id, Audience.OWNER, {"email": user.email}, now, conn)
     return True
+
+
+#: Changes that are not the person's data: left off their engagement timeline.
+_OFF_TIMELINE = frozenset({"staff_notes", "do_not_engage", "do_not_engage_reason"})
+
+
+async def _record_update(
+    alumnus_id: int,
+    audience: Audience,
+    changed: Mapping[str, Any],
+    now: datetime | None,
+    conn: Any,
+) -> None:
+    """The update on the person's timeline (engage.alumni.engagement): engagement
+    when the person made it, a line only when staff or an attaché did."""
+    names = sorted(set(changed) - _OFF_TIMELINE)
+    if names:
+        await record_engagement(
+            alumnus_id,
+            EngagementKind.PROFILE_UPDATED,
+            at=now or utcnow(),
+            detail=f"{audience}: {', '.join(names)}",
+            summary=audience is Audience.OWNER,
+            using_db=conn,
+        )
 
 
 async def delete_alumnus(alumnus_id: object, *, actor: Actor, ip: str = "") -> None:

@@ -66,8 +66,9 @@ from engage.accounts.audit import record
 from engage.accounts.models import Role
 from engage.accounts.users import check_email, email_key
 from engage.alumni.audience import AudienceFilter, audience_conditions
+from engage.alumni.engagement import record_engagement, withdraw_engagement
 from engage.alumni.identity import live_alumni
-from engage.alumni.models import Alumnus, Vetting
+from engage.alumni.models import Alumnus, EngagementKind, Vetting
 from engage.alumni.names import query_tokens, refresh_search_tokens, search_key
 from engage.alumni.profiles import clean_text, display_name, parse_bool, parse_id
 from engage.alumni.rights import is_erased
@@ -427,6 +428,7 @@ async def mark_arrived(
                 ip=ip,
                 using_db=conn,
             )
+            await _attended(invitation.alumnus_id, event, now, conn)  # type: ignore[attr-defined]
     invitation = await _reload(invitation.id, event)
     if invitation.status == InvitationStatus.REVOKED:
         raise Conflict(_("This invitation was withdrawn: the person is not on the list."))
@@ -466,6 +468,7 @@ async def undo_arrival(
                     if now < locked.starts_at:
                         await promote_waitlist(locked, conn)
                 details.update(walk_in=True, alumnus=gone.alumnus_id)  # type: ignore[attr-defined]
+                await _not_attended(gone.alumnus_id, event, conn)  # type: ignore[attr-defined]
                 await record(
                     "invitation.arrival_undone",
                     actor=actor.user,
@@ -489,7 +492,29 @@ async def undo_arrival(
                 ip=ip,
                 using_db=conn,
             )
+            await _not_attended(invitation.alumnus_id, event, conn)  # type: ignore[attr-defined]
     return await _reload(invitation.id, event)
+
+
+async def _attended(
+    alumnus_id: int, event: Event, at: datetime, conn: Any, detail: str = ""
+) -> None:
+    """Attendance on the person's timeline: contacted and engaged."""
+    await record_engagement(
+        alumnus_id,
+        EngagementKind.ATTENDED,
+        at=at,
+        ref=("event", event.id),
+        detail=detail,
+        using_db=conn,
+    )
+
+
+async def _not_attended(alumnus_id: int, event: Event, conn: Any) -> None:
+    """An arrival undone: its line goes, and the summary columns it had moved."""
+    await withdraw_engagement(
+        alumnus_id, EngagementKind.ATTENDED, ref=("event", event.id), using_db=conn
+    )
 
 
 # --- Walk-ins ---------------------------------------------------------------------------
@@ -700,6 +725,7 @@ async def _record_walk_in(
                     ip=ip,
                     using_db=conn,
                 )
+                await _attended(alumnus.id, event, now, conn)
             invitation_id, is_existing = existing.id, True
         else:
             invitation = await Invitation.create(
@@ -725,6 +751,7 @@ async def _record_walk_in(
                 ip=ip,
                 using_db=conn,
             )
+            await _attended(alumnus.id, event, now, conn, detail="walk_in")
             invitation_id, is_existing = invitation.id, False
     return WalkInResult(
         invitation=await _reload(invitation_id, event), created=created, existing=is_existing

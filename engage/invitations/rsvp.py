@@ -43,7 +43,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from engage.alumni.models import Alumnus
+from engage.alumni.engagement import record_engagement
+from engage.alumni.models import Alumnus, EngagementKind
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound
 from engage.events import services as events
@@ -124,6 +125,15 @@ async def record_answer(
         if invitation.alumnus.email:
             rows.insert(0, _confirmation(invitation, position))
         await enqueue_many(rows, using_db=conn)
+        # The person's timeline, and last_engaged_at (engage.alumni.engagement).
+        await record_engagement(
+            invitation.alumnus.id,
+            EngagementKind.ANSWERED,
+            at=at,
+            ref=("event", event.id),
+            detail=str(invitation.status),
+            using_db=conn,
+        )
     return Answered(invitation, position)
 
 

@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 
 from engage.clock import utcnow
 from engage.mail.dsn import classify, enhanced_status
+from engage.mail.hooks import message_bounced
 from engage.mail.models import (
     Bounce,
     BounceKind,
@@ -182,6 +183,8 @@ async def _record(
                     now,
                     conn,
                 )
+        # The person's timeline (engage.mail.hooks), in the same transaction.
+        await message_bounced(row, report.kind, detail, now, conn)
     log.info(
         "bounce recorded",
         extra={"outbox_id": row.id, "kind": str(report.kind), "status": report.status},

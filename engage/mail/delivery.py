@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from engage.mail.hooks import message_sent
 from engage.mail.models import OutboxMessage, Status
 
 _CLAIMABLE = (Status.QUEUED, Status.DEFERRED)
@@ -91,6 +92,10 @@ async def mark_sent(message: OutboxMessage, owner: str, *, now: datetime) -> boo
         lease_expires_at=None,
         last_error=None,
     )
+    if updated:
+        # Other domains hear of it (engage.mail.hooks): an invitation delivered is
+        # contact on the person's timeline. After the mark, so nothing undoes it.
+        await message_sent(message, now)
     return bool(updated)
 
 

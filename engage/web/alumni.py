@@ -16,6 +16,7 @@ is decided by the services (``engage.alumni``); a profile out of reach answers 4
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -23,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from engage.accounts.actor import Actor
 from engage.accounts.profile import LANGUAGES
-from engage.alumni import career, profiles, training
+from engage.alumni import career, engagement, profiles, training
 from engage.alumni.models import AlumnusStatus, CareerSource, CourseCategory, Service
 from engage.errors import Conflict, InvalidInput, PermissionDenied
 from engage.i18n import N_, _
@@ -89,6 +90,19 @@ NEW_FIELDS = (*EDIT_FIELDS, "rank")
 CAREER_FIELDS = ("rank", "position", "effective_date")
 TRAINING_FIELDS = ("course_id", "start_date", "end_date", "class_year", "funding_type", "graduated")
 COURSE_FIELDS = ("title", "school", "category", "tags")
+
+
+#: Lines of the engagement timeline per page of the profile.
+TIMELINE_PAGE = 50
+
+
+def _instant(raw: str | None) -> datetime | None:
+    """``?before=`` of the timeline's older lines (ISO 8601); anything else: none."""
+    try:
+        found = datetime.fromisoformat(raw) if raw and len(raw) <= 40 else None
+    except ValueError:
+        return None
+    return found if found is None or found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def _saved(request: Request) -> str:
@@ -251,8 +265,14 @@ async def _alumnus_page(
     if view is None:
         view = await profiles.get_alumnus(request.path_params["id"], actor=actor)
     staff = view.audience is profiles.Audience.STAFF
+    before = _instant(request.query_params.get("before"))
     context = {
         "view": view,
+        "timeline": await engagement.timeline_lines(
+            actor, view.alumnus.id, limit=TIMELINE_PAGE, before=before
+        ),
+        "timeline_page": TIMELINE_PAGE,
+        "timeline_before": before,
         "saved": _saved(request),
         "courses": await training.list_courses(actor=actor) if staff else [],
         "funding_types": request.app.state.settings.programme.funding_types,

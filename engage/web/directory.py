@@ -76,6 +76,10 @@ LABELS = {
     "has_account": N_("Has an account"),
     "accepts_invitations": N_("Accepts invitations"),
     "accepts_newsletter": N_("Accepts the newsletter"),
+    "contacted_within_months": N_("Contacted within (months)"),
+    "not_contacted_months": N_("Not contacted for (months)"),
+    "never_contacted": N_("Never contacted"),
+    "not_engaged_months": N_("Not engaged for (months)"),
 }
 #: What ``?saved=`` may say on the directory, and on the segments page.
 SAVED = {
