@@ -415,6 +415,8 @@ def _line(x: Engagement, events: dict[int, str], issues: dict[int, str]) -> Time
         note = _(ANSWERS[detail]) if detail in ANSWERS else detail
     elif kind is EngagementKind.ATTENDED:
         note = _("walked in") if detail == "walk_in" else ""
+    elif kind is EngagementKind.NEWSLETTER and not about:
+        about, note = detail, ""  # an issue older than the archive: its subject
     elif kind in (EngagementKind.PROFILE_UPDATED, EngagementKind.CAREER_UPDATED):
         who, _colon, what = detail.partition(": ")
         note = f"{what} ({_(WHO[who])})" if who in WHO else detail

@@ -34,8 +34,11 @@ from engage.mail.bounces import BounceReport, record_bounce
 from engage.mail.models import BounceKind, Category, OutboxMessage, Status, Topic
 from engage.mail.transport import MemoryTransport
 from engage.worker.runner import Worker
-from tests.events.conftest import make_event  # noqa: F401
+from tests.events import conftest as _events
 from tests.mail_fixtures import FakeClock
+
+#: The events' factory fixture, used here beside the alumni ones.
+make_event = _events.make_event
 
 K = EngagementKind
 
@@ -389,6 +392,9 @@ async def test_the_timeline_is_newest_first_in_words_and_scoped_like_the_profile
             ),
             EngagementRecord(person.id, K.NEWSLETTER, t0 + timedelta(days=2), ("newsletter", 999)),
             EngagementRecord(
+                person.id, K.NEWSLETTER, t0 + timedelta(days=2), detail="Bulletin 2019"
+            ),
+            EngagementRecord(
                 person.id, K.CAREER_UPDATED, t0 + timedelta(days=3), detail="staff: Colonel (OF-5)"
             ),
         ]
@@ -397,14 +403,15 @@ async def test_the_timeline_is_newest_first_in_words_and_scoped_like_the_profile
     lines = await timeline_lines(attache, person.id)
     assert [(x.label, x.about, x.note, x.event_id) for x in lines] == [
         ("Career updated", "", "Colonel (OF-5) (by staff)", None),
+        ("Newsletter delivered", "Bulletin 2019", "", None),
         ("Newsletter delivered", "a newsletter no longer listed", "", None),
         ("Answered", "Evening reception", "yes", event.id),
         ("Invitation delivered", "Evening reception", "", event.id),
     ]
     assert [x.at for x in await timeline(staff, person.id)] == [
-        t0 + timedelta(days=n) for n in (3, 2, 1, 0)
+        t0 + timedelta(days=n) for n in (3, 2, 2, 1, 0)
     ]
-    assert len(await timeline(await load_actor(user), person.id)) == 4  # their own
+    assert len(await timeline(await load_actor(user), person.id)) == 5  # their own
     older = await timeline(staff, person.id, limit=2, before=t0 + timedelta(days=2))
     assert [x.at for x in older] == [t0 + timedelta(days=1), t0]
     for outsider in (elsewhere, stranger):

@@ -10,7 +10,10 @@ import pytest
 from engage.accounts.models import Role
 from engage.alumni.engagement import EngagementRecord, record_engagements
 from engage.alumni.models import EngagementKind
-from tests.events.conftest import make_event  # noqa: F401
+from tests.events import conftest as _events
+
+#: The events' factory fixture, used here beside the alumni ones.
+make_event = _events.make_event
 
 K = EngagementKind
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
