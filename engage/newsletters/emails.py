@@ -27,20 +27,29 @@ import weakref
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
 
-from engage.alumni.models import Alumnus
+from engage.alumni.models import Alumnus, Vetting
 from engage.clock import utcnow
+from engage.events.models import Event
 from engage.i18n import _
 from engage.mail.models import Category, OutboxMessage
 from engage.mail.render import RenderError, register_context
 from engage.mail.suppression import unsubscribe_url
 from engage.newsletters.compose import Compiled, compile_issue
 from engage.newsletters.models import IssueStatus, Newsletter
-from engage.newsletters.sections import alumni_news, upcoming_events
+from engage.newsletters.sections import (
+    Reader,
+    alumni_news,
+    open_events,
+    published_events,
+    upcoming_events,
+    window,
+)
 from engage.newsletters.tracking import open_pixel_url, track_links
 from engage.places.models import Accreditation
 from engage.settings import Settings
@@ -121,13 +130,14 @@ async def newsletter_context(row: OutboxMessage, settings: Settings) -> dict[str
     if "newsletter" not in row.context:
         return _sample_context(row, settings)
     shown = _previewing.get() if row.context.get("preview") else None
+    person: _Person | None = None
     if shown is not None:
-        issue, person = shown
+        issue = shown[0]
+        person = await _Person.of(shown[1]) if shown[1] is not None else None
     else:
         issue = await _issue(int(row.context["newsletter"]))
-        person = None
         if row.recipient_type == "alumnus" and row.recipient_id is not None:
-            person = await Alumnus.get_or_none(id=row.recipient_id).select_related("country")
+            person = await _Person.load(int(row.recipient_id))
     real_copy = (
         row.category == Category.BULK
         and row.id is not None
@@ -146,9 +156,41 @@ async def newsletter_context(row: OutboxMessage, settings: Settings) -> dict[str
     return variables
 
 
+@dataclass(frozen=True)
+class _Person:
+    """What the email needs of its recipient: the placeholders' values and who the
+    events section is for (read as plain values: one narrow query per message)."""
+
+    values: dict[str, str]
+    reader: Reader
+
+    @classmethod
+    async def load(cls, alumnus_id: int) -> _Person | None:
+        found = await Alumnus.filter(id=alumnus_id).values(
+            "id", "preferred_name", "given_name", "rank", "country_id", "country__name",
+            "vetting", "erased_at",
+        )  # fmt: skip
+        if not found:
+            return None
+        row = found[0]
+        values = {
+            "preferred_name": row["preferred_name"] or row["given_name"],
+            "rank": row["rank"],
+            "country": row["country__name"],
+            "embassy": await _embassy_name(row["country_id"]),
+        }
+        confirmed = row["vetting"] == Vetting.CONFIRMED and row["erased_at"] is None
+        return cls(values, Reader(int(row["id"]), str(row["country_id"]), confirmed))
+
+    @classmethod
+    async def of(cls, alumnus: Alumnus) -> _Person:
+        await alumnus.fetch_related("country")
+        return cls(await recipient_values(alumnus), Reader.of(alumnus))
+
+
 async def issue_context(
     issue: Newsletter,
-    person: Alumnus | None,
+    person: _Person | None,
     *,
     settings: Settings,
     row: OutboxMessage,
@@ -161,10 +203,15 @@ async def issue_context(
     events: list[dict[str, Any]] = []
     links: dict[str, str] = {}
     if person is not None:
-        fills = compiled.fills(await recipient_values(person))
+        fills = compiled.fills(person.values)
         if "events" in sections:
             events, links = await upcoming_events(
-                person, weeks=issue.events_weeks, now=now, settings=settings
+                person.reader,
+                weeks=issue.events_weeks,
+                now=now,
+                settings=settings,
+                shared=await _open_events(person.reader, weeks=issue.events_weeks, now=now),
+                published=await _published_events(weeks=issue.events_weeks, now=now),
             )
     else:
         fills = compiled.sample_fills()
@@ -326,6 +373,29 @@ async def _embassy_name(country_code: str) -> str:
     name = str(chosen["embassy__name"] or "")
     _kept.put(("embassy", country_code), name)
     return name
+
+
+async def _open_events(reader: Reader, *, weeks: int, now: datetime) -> list[Event]:
+    """The open events of the reader's country, kept a minute (a little further ahead
+    than the window, which upcoming_events applies)."""
+    key = ("open-events", reader.country_id, reader.confirmed, weeks)
+    kept = _kept.get(key)
+    if kept is None:
+        ahead = now + timedelta(seconds=2 * _TTL_SECONDS)
+        kept = await open_events(reader, now=now, until=window(weeks, ahead))
+        _kept.put(key, kept)
+    return kept  # type: ignore[no-any-return]
+
+
+async def _published_events(*, weeks: int, now: datetime) -> list[Event]:
+    """Every published event in the window, kept a minute (like :func:`_open_events`)."""
+    key = ("published-events", weeks)
+    kept = _kept.get(key)
+    if kept is None:
+        ahead = now + timedelta(seconds=2 * _TTL_SECONDS)
+        kept = await published_events(now=now, until=window(weeks, ahead))
+        _kept.put(key, kept)
+    return kept  # type: ignore[no-any-return]
 
 
 async def news_start(issue: Newsletter) -> datetime:

@@ -2,17 +2,19 @@
 
 ::
 
-    events, links = await upcoming_events(person, weeks=6, now=now, settings=settings)
+    events, links = await upcoming_events(reader, weeks=6, now=now, settings=settings)
     news = await alumni_news(since, now=now)
 
 - **Upcoming events** (``"events"``): published events starting in the next
   ``weeks`` weeks that the person may attend, soonest first (at most
   :data:`MAX_EVENTS`): open events at an embassy accredited to their country, and
   events they hold an invitation to, with their own RSVP link
-  (engage.events.services.visible_to_alumnus_q, the rule of the events pages). An
-  invitation-only event is never shown to someone not invited to it. The links are
-  returned apart (``links``, by key): they are the only personal part, so the mail
-  renderer can share the rest between recipients.
+  (engage.events.services.visible_to_alumnus_q, the rule of the events pages: its
+  open part is the same for everyone of a country, so the email's loader keeps it a
+  minute, and only the invitations are read per person). An invitation-only event is
+  never shown to someone not invited to it. The links are returned apart
+  (``links``, by key): they are the only personal part, so the mail renderer can
+  share the rest between recipients.
 - **Alumni news** (``"news"``): career entries (a promotion, a new position)
   recorded since ``since``, of people who allow their news to be shared
   (``Alumnus.shares_news``), are confirmed and live, not flagged "do not engage" and
@@ -24,6 +26,7 @@ An empty section is left out of the email.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,8 +34,8 @@ from babel.dates import format_date
 from tortoise.expressions import Q
 
 from engage import i18n
-from engage.alumni.models import AlumnusStatus, CareerEntry, CareerSource, Vetting
-from engage.events.models import Event
+from engage.alumni.models import Alumnus, AlumnusStatus, CareerEntry, CareerSource, Vetting
+from engage.events.models import Event, EventStatus
 from engage.events.services import visible_to_alumnus_q
 from engage.events.timefmt import format_local_datetime
 from engage.invitations.links import rsvp_url
@@ -42,38 +45,111 @@ from engage.settings import Settings
 #: The sections an issue may include, in the order the email shows them.
 SECTIONS = ("events", "news")
 MAX_EVENTS = 10
+#: Published events in a window the section looks at for invitations (far more than
+#: any programme holds in a few weeks).
+MAX_PUBLISHED = 1000
 MAX_NEWS = 20
 #: How far ahead the events section may look.
 MAX_WEEKS = 26
 
 
-async def upcoming_events(
-    person: Any, *, weeks: int, now: datetime, settings: Settings
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The events section for ``person`` (an Alumnus) and their RSVP links by key."""
-    until = now + timedelta(weeks=max(1, min(int(weeks), MAX_WEEKS)))
-    events = await (
-        Event.filter(visible_to_alumnus_q(person), starts_at__gt=now, starts_at__lte=until)
+@dataclass(frozen=True)
+class Reader:
+    """Whom a digest is for: what the events section needs of a person."""
+
+    id: int
+    country_id: str
+    #: Confirmed and not erased: sees the open events of their country's embassies.
+    confirmed: bool
+
+    @classmethod
+    def of(cls, alumnus: Alumnus) -> Reader:
+        return cls(
+            id=int(alumnus.id),
+            country_id=str(alumnus.country_id),  # type: ignore[attr-defined]
+            confirmed=alumnus.vetting == Vetting.CONFIRMED and alumnus.erased_at is None,
+        )
+
+
+def window(weeks: int, now: datetime) -> datetime:
+    """The end of the events section's window."""
+    return now + timedelta(weeks=max(1, min(int(weeks), MAX_WEEKS)))
+
+
+async def open_events(reader: Reader, *, now: datetime, until: datetime) -> list[Event]:
+    """The published open events ``reader`` may attend between ``now`` and ``until``
+    without an invitation (the same for everyone of their country: worth keeping)."""
+    # Someone with no invitation at all: visible_to_alumnus_q's open part, exactly.
+    uninvited = Alumnus(
+        id=0,
+        country_id=reader.country_id,
+        vetting=Vetting.CONFIRMED if reader.confirmed else Vetting.PENDING,
+        erased_at=None,
+    )
+    return await (
+        Event.filter(visible_to_alumnus_q(uninvited), starts_at__gt=now, starts_at__lte=until)
         .select_related("embassy")
         .order_by("starts_at", "id")
         .limit(MAX_EVENTS)
     )
-    if not events:
-        return [], {}
+
+
+async def published_events(*, now: datetime, until: datetime) -> list[Event]:
+    """Every published event between ``now`` and ``until`` (embassy loaded): those a
+    person may be invited to (the same for everyone: worth keeping)."""
+    return await (
+        Event.filter(status=EventStatus.PUBLISHED, starts_at__gt=now, starts_at__lte=until)
+        .select_related("embassy")
+        .order_by("starts_at", "id")
+        .limit(MAX_PUBLISHED)
+    )
+
+
+async def upcoming_events(
+    reader: Reader | Alumnus,
+    *,
+    weeks: int,
+    now: datetime,
+    settings: Settings,
+    shared: list[Event] | None = None,
+    published: list[Event] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The events section for ``reader`` and their RSVP links by key.
+
+    ``shared`` (:func:`open_events` of their country) and ``published``
+    (:func:`published_events`), when the caller keeps them; else they are read.
+    """
+    if isinstance(reader, Alumnus):
+        reader = Reader.of(reader)
+    until = window(weeks, now)
+    if shared is None:
+        shared = await open_events(reader, now=now, until=until)
+    if published is None:
+        published = await published_events(now=now, until=until)
+    in_window = {e.id: e for e in published if now < e.starts_at <= until}
+    # The other part of visible_to_alumnus_q: published events they are invited to
+    # (one narrow query, none when nothing is coming up).
     invitations = {
-        int(inv.event_id): inv  # type: ignore[attr-defined]
-        for inv in await Invitation.filter(
-            alumnus_id=person.id, event_id__in=[e.id for e in events]
-        ).exclude(status=InvitationStatus.REVOKED)
+        int(row["event_id"]): row
+        for row in (
+            await Invitation.filter(alumnus_id=reader.id, event_id__in=list(in_window))
+            .exclude(status=InvitationStatus.REVOKED)
+            .values("id", "event_id", "status", "token_version")
+            if in_window
+            else []
+        )
     }
+    events = {e.id: e for e in shared if now < e.starts_at <= until}
+    events.update({pk: in_window[pk] for pk in invitations})
+    chosen = sorted(events.values(), key=lambda e: (e.starts_at, e.id))[:MAX_EVENTS]
     items: list[dict[str, Any]] = []
     links: dict[str, str] = {}
-    for event in events:
+    for event in chosen:
         invitation = invitations.get(event.id)
         key = f"e{event.id}" if invitation is not None else ""
-        answered = invitation is not None and invitation.status != InvitationStatus.INVITED
         if invitation is not None:
-            links[key] = rsvp_url(settings, invitation)
+            link = Invitation(id=invitation["id"], token_version=invitation["token_version"])
+            links[key] = rsvp_url(settings, link)
         items.append(
             {
                 "title": event.title,
@@ -82,7 +158,8 @@ async def upcoming_events(
                 "online": bool(event.online_url),
                 "embassy": event.embassy.name,
                 "invited": invitation is not None,
-                "answered": answered,
+                "answered": invitation is not None
+                and invitation["status"] != InvitationStatus.INVITED,
                 #: The personal RSVP link's key in ``links`` (invited), or "".
                 "link": key,
                 #: The event's page (open events: signed-in alumni answer there).

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from engage.accounts.models import Role
 from engage.alumni.models import Alumnus, AlumnusStatus, CareerEntry, CareerSource
-from engage.events.models import EventStatus, Visibility
+from engage.events.models import Event, EventStatus, Visibility
+from engage.events.services import visible_to_alumnus_q
 from engage.invitations.links import rsvp_url
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.mail.models import OutboxMessage
@@ -87,6 +88,14 @@ async def test_events_each_recipient_may_attend(
         f"{settings.app.base_url}/events/{events['open'].id}",
     )
     assert (await titles(people["ghanaian"]))[0] == ["Accra open day"]
+    # Exactly what the events pages show each of them (the one rule), in the window.
+    for person in people.values():
+        expected = await Event.filter(
+            visible_to_alumnus_q(person),
+            starts_at__gt=NOW,
+            starts_at__lte=NOW + timedelta(weeks=6),
+        ).order_by("starts_at", "id")
+        assert (await titles(person))[0] == [e.title for e in expected]
     # Further ahead with more weeks.
     far, _links = await upcoming_events(people["kenyan"], weeks=10, now=NOW, settings=settings)
     assert [e["title"] for e in far] == ["Open reception", "Far away"]
