@@ -36,6 +36,10 @@ The rules:
   segment of "not contacted for 12 months" stays true to its name as time passes.
   "Not contacted / not engaged for N months" includes those never contacted /
   engaged.
+- **A working email** (``has_working_email``) is an address mail can reach: the
+  primary unless it hard-bounced (``email_failing_at``), else a verified secondary
+  (where ``engage.alumni.addresses.deliverable_address`` then sends). ``false``
+  finds those with neither.
 - **Equipment tags** match exactly ("C-130" never matches "C-1300"), case included:
   PostgreSQL by JSONB containment, SQLite by the tag's JSON text within the list.
 """
@@ -110,6 +114,7 @@ FILTER_FIELDS = (
     "not_contacted_months",
     "never_contacted",
     "not_engaged_months",
+    "has_working_email",
 )
 #: Query tokens beyond this many are ignored (each is one indexed subquery).
 MAX_QUERY_TOKENS = 6
@@ -152,6 +157,7 @@ _EXPECTED = {
     "not_contacted_months": N_("A number of months, e.g. 12."),
     "never_contacted": N_("Yes or no."),
     "not_engaged_months": N_("A number of months, e.g. 18."),
+    "has_working_email": N_("Yes or no."),
 }
 
 
@@ -240,6 +246,11 @@ class AudienceFilter(BaseModel):
         description="Not engaged (an answer, attendance, or an update of their own "
         "profile or career) for N months, or never.",
         examples=[18],
+    )
+    has_working_email: bool | None = Field(
+        default=None,
+        description="false: no address mail can reach (none, or a primary address that "
+        "hard-bounced without a verified secondary one); true: one that works.",
     )
 
     @model_validator(mode="before")
@@ -466,7 +477,17 @@ def audience_conditions(flt: AudienceFilter, *, actor: Actor) -> list[Q]:
     if flt.training_criteria:
         found.append(Q(id__in=Subquery(_training(flt).values("alumnus_id"))))
     found.extend(_engagement(flt, utcnow()))
+    if flt.has_working_email is not None:
+        found.append(~_no_working_email() if flt.has_working_email else _no_working_email())
     return found
+
+
+def _no_working_email() -> Q:
+    """No address mail can reach: none, or a failing primary without a verified
+    secondary."""
+    no_fallback = Q(secondary_email__isnull=True) | Q(secondary_verified_at__isnull=True)
+    failing = Q(Q(email_failing_at__isnull=False), no_fallback)
+    return Q(Q(email__isnull=True), Q(email=""), failing, join_type=Q.OR)
 
 
 def _engagement(flt: AudienceFilter, now: datetime) -> list[Q]:

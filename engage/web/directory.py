@@ -80,6 +80,7 @@ LABELS = {
     "not_contacted_months": N_("Not contacted for (months)"),
     "never_contacted": N_("Never contacted"),
     "not_engaged_months": N_("Not engaged for (months)"),
+    "has_working_email": N_("Has a working email"),
 }
 #: What ``?saved=`` may say on the directory, and on the segments page.
 SAVED = {
