@@ -3,8 +3,10 @@ send it now or at a time, pause and resume it, and follow it.
 
 ::
 
-    issue = await create_newsletter(staff, {"subject": "News", "body": "Dear {{ preferred_name
-        | \\"colleague\\" }} ...", "segment_id": 4, "sections": ["events", "news"]})
+    body = 'Dear {{ preferred_name | "colleague" }}, ...'      # Markdown
+    issue = await create_newsletter(
+        staff, {"subject": "News", "body": body, "segment_id": 4, "sections": ["events", "news"]}
+    )
     preview = await render_preview(issue, recipient=person, settings=settings)
     preview.subject, preview.html, preview.text     # as the recipient will see them
     counts = await audience_count(staff, issue)     # AudiencePreview(recipients, skipped, total)

@@ -217,3 +217,21 @@ async def test_a_failing_secondary_address_is_used(db, actor_for, make_alumnus):
     await sending.run_send(issue.id, owner="w1")
     rows = await _rows(issue)
     assert [(r.recipient_id, r.to_address) for r in rows] == [(person.id, "new@example.org")]
+
+
+async def test_chunks_written_at_once_take_turns_on_the_issue_row(db, actor_for, make_alumnus):
+    # Should two writers ever hold the run at once (the same name twice, say), the
+    # issue's row lock makes them take turns: each chunk once, the count exact.
+    people = await _people(make_alumnus, 25)
+    staff = await actor_for(Role.STAFF)
+    issue = await _sending(staff)
+    assert await sending._take_lease(issue.id, "w1")
+    while True:
+        wrote = await asyncio.gather(
+            *(sending._write_chunk(issue.id, "w1", chunk_size=3) for _ in range(4))
+        )
+        if not any(wrote):
+            break
+    done = await Newsletter.get(id=issue.id)
+    assert (done.status, done.written, done.total) == (IssueStatus.SENT, 25, 25)
+    assert [r.recipient_id for r in await _rows(issue)] == [p.id for p in people]
