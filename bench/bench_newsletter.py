@@ -1,5 +1,7 @@
-"""A newsletter to N recipients (newsletter_send_rate), from "send" to every message
-delivered to a sink, against a raw aiosmtplib loop; and the worker's peak memory.
+"""A newsletter issue from "send" to every copy delivered, against a raw aiosmtplib loop.
+
+newsletter_send_rate: N recipients (100,000; quick 2,000), throughput and the
+worker's peak memory.
 
 Engage: a fresh, migrated database with the countries, an embassy accredited to
 Kenya, a staff member, an open event in two weeks, three alumni news items and N

@@ -317,11 +317,12 @@ def _instant(value: Any, actor: Actor, name: str, errors: dict[str, str]) -> dat
     try:
         if isinstance(value, str):
             text = value.strip()
-            local = (
-                datetime.fromisoformat(text)
-                if ("+" in text[10:] or text.endswith("Z") or "-" in text[10:])
-                else parse_local(text, field=name)
-            )
+            try:
+                aware = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                aware = None
+            # With an offset: that instant; else wall-clock time, strictly formatted.
+            local = aware if aware and aware.tzinfo else parse_local(text, field=name)
         elif isinstance(value, datetime):
             local = value
         else:
