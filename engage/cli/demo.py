@@ -24,9 +24,11 @@ from engage.alumni.models import Segment
 from engage.alumni.rights import is_erased
 from engage.alumni.segments import create_segment
 from engage.cli.demo_alumni import TOTAL, ClaimedProfile, load_demo_alumni
+from engage.cli.demo_engagement import seed_demo_engagement
 from engage.cli.demo_events import seed_demo_events
 from engage.cli.demo_invitations import seed_demo_invitations
 from engage.cli.demo_mail import seed_demo_mail
+from engage.cli.demo_newsletters import seed_demo_newsletters
 from engage.clock import utcnow
 from engage.mail import outbox
 from engage.mail.models import Category
@@ -148,6 +150,8 @@ async def load_demo(settings: Settings) -> list[str]:
     events = await seed_demo_events(settings)
     invitations = await seed_demo_invitations(settings)
     mail_rows = await seed_demo_mail(settings)
+    newsletters = await seed_demo_newsletters(settings)
+    history = await seed_demo_engagement(settings)
     return _summary(
         settings,
         emails=emails,
@@ -157,6 +161,8 @@ async def load_demo(settings: Settings) -> list[str]:
         events=events,
         invitations=invitations,
         mail_rows=mail_rows,
+        newsletters=newsletters,
+        history=history,
     )
 
 
@@ -258,6 +264,8 @@ def _summary(
     events: int,
     invitations: int,
     mail_rows: int,
+    newsletters: int,
+    history: int,
 ) -> list[str]:
     base = settings.app.base_url
     lines = [
@@ -271,6 +279,8 @@ def _summary(
         "the past reception.",
         f"Demo mail: {mail_rows} message(s) marked failed or deferred, with bounces, a "
         "complaint and an unsubscribe, for the staff mail page (/admin/mail).",
+        f"Demo newsletters: {newsletters} added (a sent issue, a draft, a monthly series).",
+        f"Demo engagement history: {history} timeline line(s) over six years, for Insights.",
         "",
         "Embassies:",
     ]
