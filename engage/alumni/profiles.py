@@ -577,8 +577,12 @@ async def follow_account_email(user: User, *, now: datetime | None = None) -> bo
     async with in_transaction() as conn:
         alumnus.email = user.email
         alumnus.email_key = email_key(user.email)
+        alumnus.email_failing_at = None
         alumnus.contact_edited_at = now or utcnow()
-        await alumnus.save(update_fields=["email", "email_key", "contact_edited_at"], using_db=conn)
+        await alumnus.save(
+            update_fields=["email", "email_key", "email_failing_at", "contact_edited_at"],
+            using_db=conn,
+        )
         await record(
             "alumnus.update",
             actor=user,
@@ -851,6 +855,7 @@ def _assign(
             setattr(alumnus, name, value)
             if name == "email":
                 alumnus.email_key = email_key(value) if value else None
+                alumnus.email_failing_at = None  # a new address has not bounced
             else:
                 # A new secondary address is unverified: old links die, a new one goes.
                 alumnus.secondary_verified_at = None
