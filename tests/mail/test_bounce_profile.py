@@ -1,4 +1,4 @@
-""""Primary email failing" on the profile: shown to staff and the attaché (not to the
+"""The "primary email failing" flag on the profile: shown to staff and the attaché (not to the
 person), saying where mail goes now; cleared when the primary address changes."""
 
 from __future__ import annotations
