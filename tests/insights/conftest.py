@@ -59,9 +59,17 @@ class World:
     def ago(self, days: int) -> datetime:
         return self.now - timedelta(days=days)
 
+    async def add_training(self, key: str, course: str, year: int) -> TrainingRecord:
+        return await TrainingRecord.create(
+            alumnus=self.people[key],
+            course=self.courses[course],
+            class_year=year,
+            end_date=date(year, 6, 30),
+        )
+
 
 @pytest.fixture
-async def world(db, make_alumnus, make_user, make_embassy, actor_for) -> World:
+async def world(db, make_alumnus, make_user, make_embassy, actor_for) -> World:  # noqa: F811
     now = datetime.now(UTC).replace(microsecond=0)
 
     def ago(days: int) -> datetime:
@@ -81,11 +89,15 @@ async def world(db, make_alumnus, make_user, make_embassy, actor_for) -> World:
     }
     courses = {
         "PME": await Course.create(
-            title="Command and Staff", school="Staff College", category=CourseCategory.PME,
+            title="Command and Staff",
+            school="Staff College",
+            category=CourseCategory.PME,
             tags=["C-130"],
         ),
         "TECH": await Course.create(
-            title="Air Defence", school="Fires School", category=CourseCategory.TECHNICAL,
+            title="Air Defence",
+            school="Fires School",
+            category=CourseCategory.TECHNICAL,
             tags=["Patriot", "C-130J"],
         ),
         "ENG": await Course.create(
@@ -106,7 +118,10 @@ async def world(db, make_alumnus, make_user, make_embassy, actor_for) -> World:
 
     async def rank(key: str, name: str, grade: str, day: date) -> None:
         await CareerEntry.create(
-            alumnus=people[key], rank=name, grade=grade, effective_date=day,
+            alumnus=people[key],
+            rank=name,
+            grade=grade,
+            effective_date=day,
             source=CareerSource.STAFF_VERIFIED,
         )
 
@@ -116,8 +131,12 @@ async def world(db, make_alumnus, make_user, make_embassy, actor_for) -> World:
     await person("k4", "KE", last_contacted_at=datetime(2016, 1, 1, tzinfo=UTC))
     await person("k5", "KE", vetting=Vetting.PENDING)
     await person(
-        "u1", "UG", last_contacted_at=ago(500), last_engaged_at=ago(500),
-        email_failing_at=ago(5), secondary_email="u1.backup@example.org",
+        "u1",
+        "UG",
+        last_contacted_at=ago(500),
+        last_engaged_at=ago(500),
+        email_failing_at=ago(5),
+        secondary_email="u1.backup@example.org",
         secondary_verified_at=ago(400),
     )
     await person("u2", "UG", merged_into=people["u1"], last_contacted_at=ago(1))
