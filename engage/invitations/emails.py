@@ -37,7 +37,7 @@ from engage.events.timefmt import to_local
 from engage.invitations.links import rsvp_url
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.mail.models import OutboxMessage
-from engage.mail.render import ContextLoader, RenderError, register_context
+from engage.mail.render import ContextLoader, RenderError, register_context, shared
 from engage.markdown import markdown_to_text, render_markdown
 from engage.places.models import Embassy
 from engage.settings import Settings
@@ -67,9 +67,13 @@ async def event_email_context(
     if event.status == EventStatus.CANCELLED and message in _ONLY_WHILE_ON:
         raise RenderError(f"{row.template}: event {event.id} was cancelled")
     person = invitation.alumnus
-    embassy = await Embassy.get(id=event.embassy_id)  # type: ignore[attr-defined]
+    # The same for every invitee: looked up once every few seconds while a run goes out.
+    embassy = await shared(
+        ("embassy", event.embassy_id),  # type: ignore[attr-defined]
+        lambda: Embassy.get(id=event.embassy_id),  # type: ignore[attr-defined]
+    )
     return {
-        "sender": await sender_for(event, settings),
+        "sender": await shared(("sender", event.id), lambda: sender_for(event, settings)),
         "name": person.preferred_name or person.given_name,
         "event": _event(event, embassy),
         "invitation": {"status": str(invitation.status), "guests": invitation.guests},

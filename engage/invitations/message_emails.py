@@ -22,7 +22,7 @@ from engage.accounts.models import User
 from engage.invitations.emails import event_email_context
 from engage.invitations.models import InviteeMessage
 from engage.mail.models import OutboxMessage
-from engage.mail.render import RenderError, register_context
+from engage.mail.render import RenderError, register_context, shared
 from engage.markdown import markdown_to_text, render_markdown
 from engage.settings import Settings
 
@@ -40,13 +40,17 @@ async def invitee_message_context(row: OutboxMessage, settings: Settings) -> dic
         context = await event_email_context(row, settings, message=TEMPLATE)
         return {**context, "message": _message("After the reception", _SAMPLE_BODY)}
     pk = int(row.context["message"])
-    message = await InviteeMessage.get_or_none(id=pk)
+    # The message and its author are the same for every invitee (shared lookups).
+    message = await shared(("invitee_message", pk), lambda: InviteeMessage.get_or_none(id=pk))
     if message is None:
         raise RenderError(f"{row.template}: message {pk} no longer exists")
     context = await event_email_context(row, settings, message=TEMPLATE)
+    author_id = message.created_by_id  # type: ignore[attr-defined]
     author = (
-        await User.get_or_none(id=message.created_by_id, is_active=True)  # type: ignore[attr-defined]
-        if message.created_by_id  # type: ignore[attr-defined]
+        await shared(
+            ("active_user", author_id), lambda: User.get_or_none(id=author_id, is_active=True)
+        )
+        if author_id
         else None
     )
     if author is not None:

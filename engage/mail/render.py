@@ -25,16 +25,18 @@ message as an ``EmailMessage``.
 
 from __future__ import annotations
 
+import contextvars
 import re
-from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import css_inline
 import jinja2
@@ -105,6 +107,45 @@ def register_attachment(kind: str) -> Callable[[AttachmentBuilder], AttachmentBu
 
 
 _WS = re.compile(r"\s+")
+_T = TypeVar("_T")
+#: How long a lookup made through :func:`shared` is reused, in seconds.
+SHARED_SECONDS = 5.0
+
+
+class _SharedLookups:
+    """A renderer's recent lookups that are the same for every recipient."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.found: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+
+_LOOKUPS: contextvars.ContextVar[_SharedLookups | None] = contextvars.ContextVar(
+    "engage_mail_shared_lookups", default=None
+)
+
+
+async def shared(key: Hashable, load: Callable[[], Awaitable[_T]]) -> _T:
+    """``await load()``, reused for :data:`SHARED_SECONDS` by the renderer that is
+    rendering: for a context loader's lookups that are the same for every recipient
+    of a campaign (the event's embassy and sender, the text of a message), so they
+    are not made again for each message. Outside a renderer it just loads::
+
+        embassy = await shared(("embassy", event.embassy_id), lambda: Embassy.get(...))
+    """
+    lookups = _LOOKUPS.get()
+    if lookups is None:
+        return await load()
+    now = time.monotonic()
+    hit = lookups.found.get(key)
+    if hit is not None and now - hit[0] < SHARED_SECONDS:
+        return hit[1]  # type: ignore[no-any-return]
+    value = await load()
+    lookups.found[key] = (now, value)
+    lookups.found.move_to_end(key)
+    while len(lookups.found) > lookups.size:
+        lookups.found.popitem(last=False)
+    return value
 
 
 def template_names() -> list[str]:
@@ -131,6 +172,7 @@ class Renderer:
         #: message rendered whole), "filled" (a recipient's copy of a frame).
         self.counts: Counter[str] = Counter()
         self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
+        self._lookups = _SharedLookups()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(resource_dir("emails")),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
@@ -182,7 +224,11 @@ class Renderer:
         loaded: dict[str, Any] = {}
         loader = _CONTEXT.get(row.template)
         if loader is not None:
-            loaded = await loader(row, self.settings)
+            token = _LOOKUPS.set(self._lookups)  # what shared() reuses
+            try:
+                loaded = await loader(row, self.settings)
+            finally:
+                _LOOKUPS.reset(token)
             variables.update(loaded)
         # The row's own ids and scalars are personal unless a loader replaced them.
         personal = (PERSONAL | (context.keys() - loaded.keys())) if row.campaign else None

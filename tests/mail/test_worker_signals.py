@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from email import message_from_bytes, policy
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -136,6 +137,8 @@ class _SlowTransport:
     async def send(self, message, *, sender, recipients):
         self.sending.set()
         await asyncio.sleep(self.seconds)
+        if isinstance(message, bytes):  # the worker sends the wire bytes
+            message = message_from_bytes(message, policy=policy.SMTP)
         self.sent.append(str(message["Message-ID"]))
 
     async def close(self):
