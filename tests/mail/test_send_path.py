@@ -20,7 +20,7 @@ from markdown_it import MarkdownIt
 
 import engage.events  # registers the calendar attachment
 import engage.invitations.emails  # registers the loaders
-import engage.invitations.message_emails  # noqa: F401
+import engage.invitations.message_emails
 from engage.invitations.models import Invitation, InvitationStatus, InviteeMessage
 from engage.mail.frames import UNFRAMED, Frame, PersonalValueUsed, mark
 from engage.mail.models import Category, OutboxMessage, Topic
@@ -204,6 +204,14 @@ async def test_the_shared_part_is_rendered_once_for_a_campaign(
         parsed.append(source)
         return original_parse(self, source, env)
 
+    senders: list[int] = []
+    original_sender = engage.invitations.emails.sender_for
+
+    async def counting_sender(event, settings):
+        senders.append(event.id)
+        return await original_sender(event, settings)
+
+    monkeypatch.setattr(engage.invitations.emails, "sender_for", counting_sender)
     monkeypatch.setattr(Renderer, "_render", counting_render)
     monkeypatch.setattr(MarkdownIt, "render", counting_parse)
     renderer = Renderer(settings)
@@ -225,6 +233,9 @@ async def test_the_shared_part_is_rendered_once_for_a_campaign(
     assert len(inlined) <= 4  # the frame, the check, and comparing the two
     assert len(parsed) == 2  # the message's body and the event's description, once each
     assert renderer.counts == {"frames": 1, "full": 1, "filled": 30}
+    # Lookups the same for everyone (the sender, the embassy, the message) are reused
+    # (for a few seconds), not made per message.
+    assert len(senders) <= 2
     for msg, invitation in zip(transport.sent, people, strict=True):
         alumnus = await invitation.alumnus
         text = msg.get_body(("plain",)).get_content()
