@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,7 +52,13 @@ from engage.alumni.eligibility import BulkKind, bulk_eligible
 from engage.alumni.engagement import EngagementRecord, record_engagements
 from engage.alumni.grades import table_grade
 from engage.alumni.identity import confirmed_alumni
-from engage.alumni.models import Alumnus, Engagement, EngagementKind, TrainingRecord
+from engage.alumni.models import (
+    Alumnus,
+    CareerEntry,
+    Engagement,
+    EngagementKind,
+    TrainingRecord,
+)
 from engage.cli.demo_alumni import demo_data
 from engage.clock import utcnow
 from engage.events.models import Event, EventStatus
@@ -428,6 +435,8 @@ async def _promotions(
     ladders = demo_data()["ladder"]
     quiet_since = now - timedelta(days=548)
     engaged = dict(await Alumnus.all().values_list("id", "last_engaged_at"))
+    # A demo career has two to four entries: a promotion is a fourth at most.
+    entries = Counter(await CareerEntry.all().values_list("alumnus_id", flat=True))
     actor = await load_actor(staff)
     made = 0
     taken: set[int] = set()
@@ -436,7 +445,10 @@ async def _promotions(
         candidates = [
             p
             for p in sorted(people.values(), key=lambda p: p.id)
-            if p.grade == below and p.id not in taken and _rank_for(ladders, p, target)
+            if p.grade == below
+            and p.id not in taken
+            and entries[p.id] < 4
+            and _rank_for(ladders, p, target)
         ]
         quiet = [p for p in candidates if (engaged.get(p.id) or now) < quiet_since]
         quiet += [p for p in candidates if engaged.get(p.id) is None]
