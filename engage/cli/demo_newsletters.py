@@ -6,9 +6,10 @@
 
 - **A sent issue**, "Alumni bulletin", to every alumnus who may receive it, with
   the generated sections (upcoming events each may attend, with their RSVP link, and
-  alumni news): its copies are written to the outbox like any send, and the mail
-  worker delivers them (to the embedded mailbox on the default set-up); it is in the
-  archive for alumni.
+  alumni news): its copies are written to the outbox like any send, then marked
+  delivered a month ago, as the worker would have (with each reader's "newsletter"
+  line in their engagement timeline), so the demo's mailbox keeps its welcome and
+  invitation emails and the issue's page shows its figures. It is in the archive.
 - **A draft** for the senior officers' saved segment, to preview, test and send.
 - **A monthly series**, "Monthly alumni bulletin", on the 1st at 09:00 Nairobi time,
   made as drafts for staff to approve.
@@ -19,15 +20,19 @@ Idempotent: nothing is done when the series already exists.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
 
 from engage.accounts.actor import load_actor
 from engage.accounts.users import find_user
-from engage.alumni.models import Segment
+from engage.alumni.engagement import EngagementRecord, record_engagements
+from engage.alumni.models import EngagementKind, Segment
 from engage.clock import utcnow
 from engage.events.timefmt import to_local
-from engage.newsletters.models import Series
-from engage.newsletters.sending import run_send
+from engage.mail.models import OutboxMessage, Status
+from engage.newsletters.models import Newsletter, Series
+from engage.newsletters.sending import campaign_of, run_send
 from engage.newsletters.series import create_series
 from engage.newsletters.services import create_newsletter, send_newsletter
 from engage.settings import Settings
@@ -36,6 +41,8 @@ STAFF = "staff@engage.example"
 SERIES_NAME = "Monthly alumni bulletin"
 SEGMENT = "Senior officers (OF-5 and above)"
 ZONE = "Africa/Nairobi"
+#: The sent issue went out this long ago.
+SENT_DAYS_AGO = 30
 
 SENT_SUBJECT = 'Alumni bulletin: news for {{ preferred_name | "our graduates" }}'
 SENT_BODY = """Dear {{ preferred_name | "colleague" }},
@@ -90,6 +97,7 @@ async def seed_demo_newsletters(settings: Settings) -> int:
     )
     await send_newsletter(staff, sent.id)
     await run_send(sent.id, owner="demo")
+    await _delivered(sent.id, utcnow() - timedelta(days=SENT_DAYS_AGO))
     segment = await Segment.get_or_none(name=SEGMENT)
     audience = {"segment_id": segment.id} if segment is not None else {"filter": {}}
     await create_newsletter(
@@ -112,3 +120,46 @@ async def seed_demo_newsletters(settings: Settings) -> int:
         },
     )
     return 3
+
+
+async def _delivered(newsletter_id: int, at: datetime) -> None:
+    """The issue's copies as delivered at ``at`` (what the worker and its on_sent
+    listeners would have recorded), the issue dated accordingly."""
+    campaign = campaign_of(newsletter_id)
+    readers = await OutboxMessage.filter(campaign=campaign, recipient_type="alumnus").values_list(
+        "recipient_id", flat=True
+    )
+    async with in_transaction() as conn:
+        await (
+            OutboxMessage.filter(campaign=campaign, status=Status.QUEUED)
+            .using_db(conn)
+            .update(
+                status=Status.SENT,
+                attempts=1,
+                created_at=at,
+                queued_at=at,
+                next_attempt_at=at,
+                last_attempt_at=at,
+                sent_at=at,
+            )
+        )
+        await (
+            Newsletter.filter(id=newsletter_id)
+            .using_db(conn)
+            .update(
+                created_at=at - timedelta(days=1),
+                send_at=at,
+                started_at=at,
+                finished_at=at + timedelta(minutes=2),
+            )
+        )
+        await record_engagements(
+            (
+                EngagementRecord(
+                    int(pk), EngagementKind.NEWSLETTER, at, ref=("newsletter", newsletter_id)
+                )
+                for pk in readers
+                if pk is not None
+            ),
+            using_db=conn,
+        )
