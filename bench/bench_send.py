@@ -15,7 +15,9 @@ number of connections to the same sink (``_smtp_sink.py``, its own process):
 
 ``send_peak_rss_mb``: the peak memory (VmHWM) of an ``engage worker`` process that
 sends the whole queue of ``rss_small`` and of ``rss_large`` recipients; it must not
-grow with the count.
+grow with the count. Whatever the sizes, the figures keep the contract names:
+``send_peak_rss_mb_100k`` is the large size, ``send_peak_rss_mb_10k`` the small one
+(``parameters.rss_sizes`` says which ran).
 """
 
 from __future__ import annotations
@@ -456,9 +458,9 @@ def run(params: dict[str, Any]) -> Result:
     figures = {
         MEASURE: median["engage"],
         "send_ceiling_ratio": round(median["engage"] / median["ceiling"], 4),
-        "send_peak_rss_mb_small": rss["small"],
-        "send_peak_rss_mb_large": rss["large"],
-        "rss_large/small": growth,
+        "send_peak_rss_mb_10k": rss["small"],
+        "send_peak_rss_mb_100k": rss["large"],
+        "rss_100k/10k": growth,
         "messages": params["messages"],
     }
     baseline = {

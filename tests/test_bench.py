@@ -240,5 +240,5 @@ def test_send_smoke_run_on_sqlite(runner):
     figures, baseline = record["figures"], record["baseline"]
     assert figures["messages/s"] > 0 and baseline["messages/s"] > 0
     assert baseline["ceiling messages/s"] > 0 and figures["send_ceiling_ratio"] > 0
-    assert figures["send_peak_rss_mb_small"] > 0 and figures["send_peak_rss_mb_large"] > 0
+    assert figures["send_peak_rss_mb_10k"] > 0 and figures["send_peak_rss_mb_100k"] > 0
     assert record["parameters"]["baselines"]["connections"] == params["concurrency"]
