@@ -47,6 +47,7 @@ from engage.i18n import N_, _
 from engage.newsletters.models import IssueStatus, Newsletter
 from engage.newsletters.sending import runner_name
 from engage.newsletters.services import (
+    AudiencePreview,
     audience_count,
     count_newsletters,
     create_newsletter,
@@ -329,13 +330,22 @@ async def newsletter_edit(request: Request) -> Response:
 # --- Preview ------------------------------------------------------------------------
 
 
+async def _reach(actor: Actor, issue: Newsletter) -> tuple[AudiencePreview | None, str]:
+    """Who the issue reaches now, or why that cannot be said (its segment was deleted
+    since: the issue's pages still open, saying so)."""
+    try:
+        return await audience_count(actor, issue), ""
+    except (NotFound, InvalidInput) as exc:
+        return None, _("The audience cannot be found (%(why)s): edit it.", why=exc.message)
+
+
 @page("/newsletters/{id}/preview", access=Access.STAFF, name="newsletter_preview")
 async def newsletter_preview(request: Request) -> Response:
     actor = await _actor(request)
     issue = await get_newsletter(actor, path_id(request, "id"))
     as_sample = request.query_params.get("as") == "sample"
-    counts = await audience_count(actor, issue)
-    recipient = None if as_sample else await sample_recipient(actor, issue)
+    counts, unreachable = await _reach(actor, issue)
+    recipient = None if as_sample or counts is None else await sample_recipient(actor, issue)
     form = Form()
     preview = None
     try:
@@ -349,7 +359,7 @@ async def newsletter_preview(request: Request) -> Response:
             "issue": issue,
             "preview": preview,
             "counts": counts,
-            "skipped_total": sum(counts.skipped.values()),
+            "unreachable": unreachable,
             "reasons": REASONS,
             "recipient": recipient,
             "as_sample": as_sample,
@@ -366,7 +376,8 @@ async def newsletter_preview_html(request: Request) -> Response:
     actor = await _actor(request)
     issue = await get_newsletter(actor, path_id(request, "id"))
     as_sample = request.query_params.get("as") == "sample"
-    recipient = None if as_sample else await sample_recipient(actor, issue)
+    counts, _unreachable = await _reach(actor, issue)
+    recipient = None if as_sample or counts is None else await sample_recipient(actor, issue)
     preview = await render_preview(issue, recipient=recipient, settings=_settings(request))
     return HTMLResponse(
         preview.html,
@@ -394,7 +405,7 @@ def _bars(stats: dict[str, Any], rows: tuple[tuple[str, str], ...]) -> list[dict
 async def _issue_context(request: Request, actor: Actor, issue: Newsletter) -> dict[str, Any]:
     settings = _settings(request)
     stats = await newsletter_stats(actor, issue.id)
-    reach = await audience_count(actor, issue) if issue.status in EDITABLE else None
+    reach, unreachable = await _reach(actor, issue) if issue.status in EDITABLE else (None, "")
     zone = actor.user.timezone or "UTC"
     send_at = ""
     if issue.status == IssueStatus.SCHEDULED and issue.send_at is not None:
@@ -406,6 +417,7 @@ async def _issue_context(request: Request, actor: Actor, issue: Newsletter) -> d
         "status_label": _(STATUSES[IssueStatus(issue.status)]),
         "audience": await audience_words(actor, issue.audience or {}),
         "reach": reach,
+        "unreachable": unreachable,
         "reasons": REASONS,
         "stats": stats,
         "bars": _bars(stats, rows),

@@ -16,7 +16,7 @@ from engage.accounts.actor import load_actor
 from engage.accounts.models import Role
 from engage.alumni.audience import AudienceFilter
 from engage.alumni.models import Alumnus, AlumnusStatus
-from engage.alumni.segments import create_segment
+from engage.alumni.segments import create_segment, delete_segment
 from engage.errors import Conflict
 from engage.mail.models import OutboxMessage, Status
 from engage.newsletters.models import IssueStatus, Newsletter, Series
@@ -375,3 +375,19 @@ async def test_a_left_service_reader_is_counted_apart(client, staff, readers):
     preview = await client.get(response.headers["location"])
     assert re.search(r'id="reach-recipients">2 people', preview.text)
     assert re.search(r'id="skipped-deceased_or_left_service">1<', preview.text)
+
+
+async def test_a_deleted_segment_is_said_on_the_issues_pages(client, staff, readers):
+    actor = await load_actor(staff)
+    segment = await create_segment("Kenyans", AudienceFilter(country=["KE"]), actor=actor)
+    issue = await create_newsletter(
+        actor, {"subject": "News", "body": "Hello", "segment_id": segment.id}
+    )
+    await delete_segment(segment.id, actor=actor)
+    page = await client.get(f"/newsletters/{issue.id}")
+    assert page.status_code == 200
+    assert 'id="unreachable"' in page.text and "edit it" in page.text
+    assert "A saved segment that no longer exists" in page.text
+    preview = await client.get(f"/newsletters/{issue.id}/preview")
+    assert preview.status_code == 200 and 'id="unreachable"' in preview.text
+    assert (await client.get(f"/newsletters/{issue.id}/preview.html")).status_code == 200
