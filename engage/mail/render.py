@@ -369,7 +369,9 @@ class Renderer:
         self.counts["frames"] += 1
         subject, text, html = frame.fill(slots)
         whole = self._render_all(template, real)
-        if (subject, text, self._inline(html)) != (whole[0], whole[1], self._inline(whole[2])):
+        # Compared as css-inline (html5ever) writes them: "&#39;" and "'" are one text.
+        normal = self._inliner.inline
+        if (subject, text, normal(html)) != (whole[0], whole[1], normal(whole[2])):
             return UNFRAMED
         return frame
 
