@@ -10,7 +10,8 @@
 
 **Export** holds the profile with every field (the staff notes and the "do not
 engage" flag included, each saying what it is), training, career, consents with when
-and where they were given, the account (sessions without their keys, API token names
+and where they were given, the engagement timeline (``engage.alumni.engagement``), the
+account (sessions without their keys, API token names
 without their hashes) and the audit events about the person. Who acted is given as a
 role ("programme staff"), never as a staff member's address: that is their data, not
 the person's. An IP address is given only for the person's own actions.
@@ -26,7 +27,8 @@ keeps its country, service, status, vetting, ranks and grades and its training
 records; names become "Erased <id>"; addresses, phone, notes, search key, programme
 ID, the class year and programme ID declared at registration, position, unit and the
 reason for "do not engage" are cleared; consents are off; career entries lose their
-positions. Profiles merged into it are erased alike. The account (if any) is
+positions, and engagement lines their details (a bounce's words may name an
+address). Profiles merged into it are erased alike. The account (if any) is
 deactivated and anonymised (a placeholder address, no password, no second factor); its
 sessions, API tokens and recovery codes are deleted. Addresses are removed from audit
 details, the person's IP addresses from the audit log, and mail still queued for them
@@ -63,7 +65,13 @@ from engage.accounts.models import (
 )
 from engage.accounts.passwords import verify_password
 from engage.accounts.users import email_key
-from engage.alumni.models import Alumnus, CareerEntry, ErasedIdentity, TrainingRecord
+from engage.alumni.models import (
+    Alumnus,
+    CareerEntry,
+    Engagement,
+    ErasedIdentity,
+    TrainingRecord,
+)
 from engage.alumni.names import refresh_search_tokens
 from engage.alumni.profiles import Audience, ProfileView, parse_id, profile_data
 from engage.clock import utcnow
@@ -152,6 +160,7 @@ async def export_personal_data(
         "training": [],
         "career": [],
         "consents": [],
+        "engagement": [],
         "merged_profiles": [],
     }
     if alumnus is not None:
@@ -162,8 +171,23 @@ async def export_personal_data(
         data["profile"] = profile
         for old in merged:
             data["merged_profiles"].append(await _profile_export(old))
+    data["engagement"] = await _engagement_export(profile_ids)
     data["audit_events"] = await _audit_export(user, profile_ids)
     return data
+
+
+async def _engagement_export(profile_ids: list[int]) -> list[dict[str, Any]]:
+    """The person's engagement timeline, oldest first."""
+    lines = await Engagement.filter(alumnus_id__in=profile_ids or [0]).order_by("at", "id")
+    return [
+        {
+            "kind": str(line.kind),
+            "at": line.at,
+            "about": f"{line.ref_type}:{line.ref_id}" if line.ref_type else "",
+            "detail": line.detail,
+        }
+        for line in lines
+    ]
 
 
 async def _merged_into(alumnus_id: int, using_db: BaseDBAsyncClient | None = None) -> list[Alumnus]:
@@ -544,6 +568,7 @@ async def erase_alumnus(
             await _anonymise_profile(person, now=now, conn=conn)
         await refresh_search_tokens(ids, using_db=conn)  # no search finds them any more
         await CareerEntry.filter(alumnus_id__in=ids).using_db(conn).update(position="")
+        await Engagement.filter(alumnus_id__in=ids).using_db(conn).update(detail="")
         for user in users:
             await _anonymise_account(user, keys, conn=conn)
         await ErasedIdentity.bulk_create(

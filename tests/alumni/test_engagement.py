@@ -419,3 +419,37 @@ async def test_the_timeline_is_newest_first_in_words_and_scoped_like_the_profile
             await timeline(outsider, person.id)
     with pytest.raises(NotFound):
         await timeline(staff, "nobody")
+
+
+# --- The person's data -----------------------------------------------------------------
+
+
+async def test_the_timeline_is_in_the_export_and_erasure_clears_its_details(
+    db, make_alumnus, make_user, actor_for, settings, t0
+):
+    from engage.alumni.rights import erase_alumnus, export_personal_data
+
+    user = await make_user(role=Role.ALUMNUS)
+    person = await make_alumnus(country="KE", user=user)
+    await record_engagement(person.id, K.INVITED, at=t0, ref=("event", 7))
+    await record_engagement(
+        person.id, K.BOUNCED, at=t0 + timedelta(days=1), detail="hard: 550 <amani@example.org>"
+    )
+
+    data = await export_personal_data(actor=await load_actor(user))
+    assert data["engagement"] == [
+        {"kind": "invited", "at": t0, "about": "event:7", "detail": ""},
+        {
+            "kind": "bounced",
+            "at": t0 + timedelta(days=1),
+            "about": "",
+            "detail": "hard: 550 <amani@example.org>",
+        },
+    ]
+
+    await erase_alumnus(person.id, actor=await actor_for(Role.STAFF), settings=settings)
+    lines = await Engagement.filter(alumnus_id=person.id).order_by("at")
+    assert [(str(x.kind), x.at, x.detail) for x in lines] == [
+        ("invited", t0, ""),
+        ("bounced", t0 + timedelta(days=1), ""),
+    ]
