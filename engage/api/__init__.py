@@ -2,6 +2,7 @@
 
 from engage.api import alumni as _alumni  # noqa: F401  (registers its endpoints)
 from engage.api import events as _events  # noqa: F401
+from engage.api import insights as _insights  # noqa: F401
 from engage.api import invitations as _invitations  # noqa: F401
 from engage.api import me as _me  # noqa: F401
 from engage.api import meta as _meta  # noqa: F401

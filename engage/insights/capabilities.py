@@ -100,14 +100,17 @@ def tag_of(tag: object) -> str:
 
 
 async def courses_with(tag: str) -> list[Course]:
-    """The courses whose tags hold ``tag`` exactly (the catalogue is small)."""
-    return [c for c in await Course.all().order_by("title", "school") if tag in (c.tags or [])]
+    """The courses whose tags hold ``tag`` exactly; with no tag, every course that
+    has one (the catalogue is small)."""
+    courses = await Course.all().order_by("title", "school")
+    return [c for c in courses if (tag in (c.tags or []) if tag else c.tags)]
 
 
 async def capable_query(flt: ReportFilter, *, actor: Actor, tag: str) -> QuerySet[Alumnus]:
-    """The people trained on ``tag`` (one query, unordered); scope checked."""
+    """The people trained on ``tag`` (any equipment without one): one query,
+    unordered; scope checked."""
     people = await population(flt, actor=actor)
-    courses = [c.id for c in await courses_with(tag)] if tag else []
+    courses = [c.id for c in await courses_with(tag)]
     trained = training_records(flt, period=True).filter(course_id__in=courses or [0])
     return people.filter(id__in=Subquery(trained.values("alumnus_id")))
 
@@ -267,12 +270,9 @@ async def capable_export(
     ip: str = "",
     now: datetime | None = None,
 ) -> CapableExport:
-    """The people trained on ``tag`` as a CSV file (counted and audit-logged)."""
+    """The people trained on ``tag`` (any equipment without one) as a CSV file,
+    counted and audit-logged."""
     tag = tag_of(tag)
-    if not tag:
-        raise InvalidInput(
-            _("Please correct the marked fields."), fields={"tag": _("Choose the equipment.")}
-        )
     query = await capable_query(flt, actor=actor, tag=tag)
     total = await query.count()
     await record(
@@ -282,4 +282,4 @@ async def capable_export(
         ip=ip,
     )
     stamp = (now or utcnow()).strftime("%Y-%m-%d")
-    return CapableExport(flt, tag, query, total, f"trained-on-{stamp}.csv")
+    return CapableExport(flt, tag, query, total, f"trained-on-equipment-{stamp}.csv")

@@ -11,6 +11,7 @@ from engage.web import (  # noqa: F401
     events,
     health,
     imports,
+    insights,
     invitations,
     invitee_messages,
     mail_admin,
