@@ -26,6 +26,8 @@ megabytes for a hundred thousand profiles.
 
 - training records and career entries (a record identical to one the survivor has is
   kept once), profiles merged earlier into the other one, and the claimed account;
+- the engagement timeline, the survivor's last contact and engagement becoming the
+  later of the two (``engage.alumni.engagement.merge_engagement``);
 - empty fields of the survivor are filled from the other (Latin spelling, preferred
   name, email, secondary email, phone, position, unit, programme ID, rank, and the
   class year and programme ID declared at registration); the other's different
@@ -62,6 +64,7 @@ from engage.accounts.actor import Actor, require_role
 from engage.accounts.audit import record
 from engage.accounts.models import Role, User
 from engage.accounts.users import email_key
+from engage.alumni.engagement import merge_engagement
 from engage.alumni.grades import grade_for, rank_key, refresh_current_grade
 from engage.alumni.identity import is_awaiting_verification, live_alumni
 from engage.alumni.models import (
@@ -475,6 +478,7 @@ async def _combine(survivor: Alumnus, merged: Alumnus, *, now: datetime) -> dict
     await refresh_search_tokens([survivor.id, merged.id])
     training = await _move_training(survivor.id, merged.id)
     career = await _move_career(survivor.id, merged.id)
+    await merge_engagement(survivor.id, merged.id)  # the timeline and its summary
     await Alumnus.filter(merged_into_id=merged.id).update(merged_into_id=survivor.id)
     # Grades depend on country and service: the moved entries (and the survivor's own,
     # if its service was filled in) are graded again for the survivor.

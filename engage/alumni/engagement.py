@@ -55,6 +55,7 @@ __all__ = [
     "ENGAGED",
     "EngagementRecord",
     "TimelineLine",
+    "merge_engagement",
     "record_engagement",
     "record_engagements",
     "timeline",
@@ -243,6 +244,33 @@ async def _withdraw(
             .update(**{column: found[0] if found else None})
         )
     return int(removed)
+
+
+async def merge_engagement(
+    survivor_id: int, merged_id: int, *, using_db: BaseDBAsyncClient | None = None
+) -> int:
+    """Two profiles of one person merged: the lines move to the survivor, whose summary
+    columns move forward to the other's. Returns how many lines moved."""
+    if using_db is None:
+        async with in_transaction() as conn:
+            return await _merge(survivor_id, merged_id, conn)
+    return await _merge(survivor_id, merged_id, using_db)
+
+
+async def _merge(survivor_id: int, merged_id: int, conn: BaseDBAsyncClient) -> int:
+    moved = await (
+        Engagement.filter(alumnus_id=merged_id).using_db(conn).update(alumnus_id=survivor_id)
+    )
+    found = await (
+        Alumnus.filter(id=merged_id)
+        .using_db(conn)
+        .values_list("last_contacted_at", "last_engaged_at")
+    )
+    if found:
+        for (column, _kinds), at in zip(_COLUMNS, found[0], strict=True):
+            if at is not None:
+                await _move_forward(survivor_id, column, at, conn)
+    return int(moved)
 
 
 # --- From the mail package ------------------------------------------------------------

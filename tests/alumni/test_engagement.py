@@ -453,3 +453,23 @@ async def test_the_timeline_is_in_the_export_and_erasure_clears_its_details(
         ("invited", t0, ""),
         ("bounced", t0 + timedelta(days=1), ""),
     ]
+
+
+async def test_a_merge_moves_the_timeline_and_keeps_the_later_columns(
+    db, make_alumnus, actor_for, t0
+):
+    from engage.alumni.duplicates import merge_alumni
+
+    survivor = await make_alumnus(country="KE", given_name="Amani", family_name="Wanjiru")
+    other = await make_alumnus(country="KE", given_name="Amani", family_name="Wanjiru")
+    await record_engagement(survivor.id, K.NEWSLETTER, at=t0 + timedelta(days=50))
+    await record_engagement(survivor.id, K.ANSWERED, at=t0, ref=("event", 1), detail="no")
+    await record_engagement(other.id, K.INVITED, at=t0 + timedelta(days=10), ref=("event", 2))
+    await record_engagement(other.id, K.ATTENDED, at=t0 + timedelta(days=30), ref=("event", 2))
+
+    staff = await actor_for(Role.STAFF)
+    await merge_alumni(survivor.id, other.id, keep=survivor.id, actor=staff)
+
+    assert await _kinds(survivor.id) == ["answered", "invited", "attended", "newsletter"]
+    assert await _columns(survivor.id) == (t0 + timedelta(days=50), t0 + timedelta(days=30))
+    assert await _kinds(other.id) == []
