@@ -11,3 +11,4 @@ from engage.invitations import message_emails as _message_emails  # noqa: F401
 from engage.invitations import notices as _notices  # noqa: F401
 from engage.invitations import rsvp as _rsvp  # noqa: F401
 from engage.invitations import rsvp_emails as _rsvp_emails  # noqa: F401
+from engage.invitations import send_checks as _send_checks  # noqa: F401
