@@ -307,6 +307,8 @@ def profile_data(view: ProfileView) -> dict[str, Any]:
         "do_not_engage_at": a.do_not_engage_at if staff else None,
         "claimed": a.user_id is not None,  # type: ignore[attr-defined]
         "contact_edited_at": a.contact_edited_at,
+        "last_contacted_at": a.last_contacted_at,
+        "last_engaged_at": a.last_engaged_at,
         "merged_into": a.merged_into_id,  # type: ignore[attr-defined]
         "erased": a.erased_at is not None,
         "created_at": a.created_at,

@@ -183,6 +183,14 @@ class AlumnusOut(BaseModel):
     contact_edited_at: datetime | None = Field(
         description="When the person last edited their contact details (imports keep them)."
     )
+    last_contacted_at: datetime | None = Field(
+        description="The last invitation or newsletter delivered to the person, or their "
+        "last attendance (null: never contacted)."
+    )
+    last_engaged_at: datetime | None = Field(
+        description="The person's last answer, attendance, or update of their own profile "
+        "or career (null: never)."
+    )
     merged_into: int | None
     erased: bool
     created_at: datetime

@@ -136,7 +136,10 @@ async def test_the_api_directory_accepts_the_criteria(client, make_user, sign_in
         "/api/v1/alumni", params={"contacted_within_months": "24", "not_contacted_months": "3"}
     )
     assert response.status_code == 200, response.text
-    assert [item["given_name"] for item in response.json()["items"]] == ["Middle"]
+    (item,) = response.json()["items"]
+    assert item["given_name"] == "Middle" and item["last_engaged_at"] is None
+    contacted = datetime.fromisoformat(item["last_contacted_at"])
+    assert months_before(utcnow(), 7) < contacted < months_before(utcnow(), 6)
     bad = await client.get("/api/v1/alumni", params={"contacted_within_months": "-1"})
     assert bad.status_code == 422
     assert "contacted_within_months" in bad.json()["error"]["fields"]
