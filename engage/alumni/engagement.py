@@ -55,6 +55,7 @@ __all__ = [
     "ENGAGED",
     "EngagementRecord",
     "TimelineLine",
+    "bounce_ref",
     "merge_engagement",
     "record_engagement",
     "record_engagements",
@@ -276,6 +277,13 @@ async def _merge(survivor_id: int, merged_id: int, conn: BaseDBAsyncClient) -> i
 # --- From the mail package ------------------------------------------------------------
 
 
+def bounce_ref(row: OutboxMessage) -> Ref:
+    """What the bounce of ``row`` is about on the timeline: the event of an
+    invitation, the newsletter, else the message itself."""
+    found = _campaign(row) if row.recipient_type == "alumnus" else None
+    return found[1] if found else ("message", int(row.id))
+
+
 def _campaign(row: OutboxMessage) -> tuple[EngagementKind, Ref] | None:
     """The contact a delivered row is, if it is one: an invitation or a newsletter."""
     prefix, _colon, number = (row.campaign or "").partition(":")
@@ -335,7 +343,7 @@ async def _bounced(
     if alumnus_id is None:
         return
     found = _campaign(row) if row.recipient_type == "alumnus" else None
-    ref: Ref = found[1] if found else ("message", int(row.id))
+    ref = bounce_ref(row)
     if found is not None and kind is not BounceKind.COMPLAINT:
         await withdraw_engagement(alumnus_id, found[0], ref=ref, using_db=conn)
     await record_engagement(

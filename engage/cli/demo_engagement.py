@@ -24,7 +24,7 @@ makes, dated back from today:
   promotions to colonel (OF-5) and general (OF-6) rank recorded by staff in the last
   year, some for people not heard from in years ("recently promoted and not engaged").
 - The lines the earlier demo steps wrote without the services (the past reception's
-  invitations and answers) are filled in.
+  invitations and answers, the mail page's bounces) are filled in.
 
 Every line goes through :func:`engage.alumni.engagement.record_engagements`, whose
 rules move ``last_contacted_at`` and ``last_engaged_at``. The same history every run
@@ -49,7 +49,7 @@ from engage.accounts.models import AuditEvent, User
 from engage.accounts.users import find_user
 from engage.alumni.career import add_career_entry
 from engage.alumni.eligibility import BulkKind, bulk_eligible
-from engage.alumni.engagement import EngagementRecord, record_engagements
+from engage.alumni.engagement import EngagementRecord, bounce_ref, record_engagements
 from engage.alumni.grades import table_grade
 from engage.alumni.identity import confirmed_alumni
 from engage.alumni.models import (
@@ -64,6 +64,7 @@ from engage.clock import utcnow
 from engage.events.models import Event, EventStatus
 from engage.events.timefmt import to_local, to_utc
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
+from engage.mail.models import Bounce
 from engage.places.models import Accreditation, Embassy
 from engage.settings import Settings
 
@@ -370,6 +371,20 @@ async def _filled_in(now: datetime) -> list[EngagementRecord]:
             lines.append(EngagementRecord(pk, K.INVITED, invited_at + timedelta(minutes=3), ref))
         if responded_at is not None and (pk, K.ANSWERED.value, event_id) not in seen:
             lines.append(EngagementRecord(pk, K.ANSWERED, responded_at, ref, str(status)))
+    # The demo's bounces (engage.cli.demo_mail writes them as the receiver would).
+    bounced = set(await Engagement.filter(kind=K.BOUNCED).values_list("alumnus_id", flat=True))
+    owners = dict(await Alumnus.exclude(email_key=None).values_list("email_key", "id"))
+    for bounce in await Bounce.all().select_related("message").order_by("id"):
+        row = bounce.message
+        if row is not None and row.recipient_type == "alumnus" and row.recipient_id:
+            pk, ref = int(row.recipient_id), bounce_ref(row)
+        else:
+            pk, ref = owners.get(bounce.address_key), None
+        if pk is None or pk in bounced:
+            continue
+        bounced.add(pk)
+        detail = f"{bounce.kind}: {bounce.reporter}: {' '.join(bounce.diagnostic.split())}"
+        lines.append(EngagementRecord(pk, K.BOUNCED, bounce.received_at, ref, detail))
     return lines
 
 
