@@ -46,10 +46,7 @@ from engage.errors import InvalidInput, NotFound
 from engage.events.timefmt import parse_local, to_local, to_utc
 from engage.i18n import _
 from engage.newsletters.models import IssueStatus, Newsletter, Series
-from engage.newsletters.placeholders import placeholder_errors
-from engage.newsletters.sections import MAX_WEEKS, SECTIONS
-from engage.newsletters.sending import NewsletterAudience, audience_people
-from engage.newsletters.services import BODY_MAX, SUBJECT_MAX
+from engage.newsletters.services import check_content
 
 #: Rule parts a series may use (one issue a day at most: no hourly rules, one time).
 ALLOWED_PARTS = frozenset(
@@ -307,49 +304,10 @@ async def _content(
     actor: Actor, data: Mapping[str, Any], errors: dict[str, str], *, creating: bool
 ) -> dict[str, Any]:
     """The issue's part of a series (subject, body, audience, sections), checked as
-    an issue's is: placeholders, the audience within reach, known sections."""
-    values: dict[str, Any] = {}
-    if creating or "subject" in data:
-        subject = " ".join(clean_text(data.get("subject")).split())
-        if not subject:
-            errors["subject"] = _("Give the issues a subject.")
-        elif len(subject) > SUBJECT_MAX:
-            errors["subject"] = _("At most %(n)s characters.", n=SUBJECT_MAX)
-        elif problems := placeholder_errors(subject):
-            errors["subject"] = " ".join(problems)
-        values["subject"] = subject
-    if creating or "body" in data:
-        body = clean_text(data.get("body"), multiline=True)
-        if len(body) > BODY_MAX:
-            errors["body"] = _("At most %(n)s characters.", n=BODY_MAX)
-        elif problems := placeholder_errors(body):
-            errors["body"] = " ".join(problems)
-        values["body"] = body
-    if creating or any(key in data for key in ("audience", "segment_id", "filter")):
-        raw = data.get("audience")
-        if raw is None:
-            raw = {k: data[k] for k in ("segment_id", "filter") if data.get(k) is not None}
-        try:
-            audience = NewsletterAudience.from_json(raw if isinstance(raw, Mapping) else {})
-            await audience_people(audience, actor=actor)  # a segment out of reach: 404
-            values["audience"] = audience.to_json()
-        except InvalidInput as exc:
-            errors.update(exc.fields or {"audience": exc.message})
-        except NotFound as exc:
-            errors["segment_id" if "segment_id" in raw else "audience"] = exc.message
-    if creating or "sections" in data:
-        chosen = data.get("sections") or []
-        chosen = [chosen] if isinstance(chosen, str) else list(chosen)
-        unknown = [str(name) for name in chosen if name not in SECTIONS]
-        if unknown:
-            errors["sections"] = _("Unknown section: %(name)s.", name=unknown[0][:40])
-        values["sections"] = [name for name in SECTIONS if name in chosen]
-    if "events_weeks" in data:
-        weeks = str(data["events_weeks"]).strip()
-        if not weeks.isdigit() or not 1 <= int(weeks) <= MAX_WEEKS:
-            errors["events_weeks"] = _("A number of weeks, 1 to %(n)s.", n=MAX_WEEKS)
-        else:
-            values["events_weeks"] = int(weeks)
+    an issue's is (the newsletters service's one rule)."""
+    values = await check_content(
+        actor, data, errors, creating=creating, segment_out_of_reach_is_error=True
+    )
     if creating and not values.get("body") and not values.get("sections"):
         errors.setdefault("body", _("Write the issues' text, or include a generated section."))
     return values

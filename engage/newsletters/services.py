@@ -244,6 +244,31 @@ async def _clean(
     if issue is not None and issue.status not in EDITABLE:
         raise Conflict(_("This newsletter is being sent or was sent: it can no longer change."))
     errors: dict[str, str] = {}
+    values = await check_content(actor, data, errors, creating=creating)
+    if "news_since" in data:
+        values["news_since"] = _instant(data["news_since"], actor, "news_since", errors)
+    body_after = values.get("body", issue.body if issue else "")
+    sections_after = values.get("sections", issue.sections if issue else [])
+    if not body_after and not sections_after and "body" not in errors:
+        errors["body"] = _("Write the newsletter, or include a generated section.")
+    if errors:
+        raise _invalid(errors)
+    return values
+
+
+async def check_content(
+    actor: Actor,
+    data: Mapping[str, Any],
+    errors: dict[str, str],
+    *,
+    creating: bool,
+    segment_out_of_reach_is_error: bool = False,
+) -> dict[str, Any]:
+    """The checked subject, body, audience, sections and events window in ``data``
+    (those given, or all when ``creating``), for an issue and for a series alike:
+    placeholders known, lengths, the audience within reach, known sections. Problems
+    go into ``errors`` by field. A saved segment out of reach answers 404, or is a
+    field error with ``segment_out_of_reach_is_error``."""
     values: dict[str, Any] = {}
     if creating or "subject" in data:
         subject = " ".join(clean_text(data.get("subject")).split())
@@ -266,23 +291,19 @@ async def _clean(
             values["audience"] = await _audience(actor, data)
         except InvalidInput as exc:
             errors.update(exc.fields or {"audience": exc.message})
+        except NotFound as exc:
+            if not segment_out_of_reach_is_error:
+                raise
+            errors["segment_id" if "segment_id" in data else "audience"] = exc.message
     if creating or "sections" in data:
         values["sections"] = _sections(data.get("sections"), errors)
     if "events_weeks" in data:
         weeks = data["events_weeks"]
-        numeric = type(weeks) is int or (isinstance(weeks, str) and weeks.isdigit())
+        numeric = type(weeks) is int or (isinstance(weeks, str) and weeks.strip().isdigit())
         if not numeric or not 1 <= int(weeks) <= MAX_WEEKS:
             errors["events_weeks"] = _("A number of weeks, 1 to %(n)s.", n=MAX_WEEKS)
         else:
             values["events_weeks"] = int(weeks)
-    if "news_since" in data:
-        values["news_since"] = _instant(data["news_since"], actor, "news_since", errors)
-    body_after = values.get("body", issue.body if issue else "")
-    sections_after = values.get("sections", issue.sections if issue else [])
-    if not body_after and not sections_after and "body" not in errors:
-        errors["body"] = _("Write the newsletter, or include a generated section.")
-    if errors:
-        raise _invalid(errors)
     return values
 
 
