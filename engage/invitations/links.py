@@ -25,7 +25,7 @@ from engage.clock import utcnow
 from engage.events.models import EventStatus
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.settings import Settings
-from engage.tokens import make_token, read_token
+from engage.tokens import TokenClaim, make_token, read_token
 
 PURPOSE = "rsvp"
 #: The check-in link's purpose: a token of one purpose never opens the other's page.
@@ -43,6 +43,12 @@ def rsvp_url(settings: Settings, invitation: Invitation) -> str:
     return f"{settings.app.base_url}/rsvp/{rsvp_token(settings, invitation)}"
 
 
+def read_rsvp_token(settings: Settings, token: str) -> TokenClaim | None:
+    """The invitation id and version an RSVP token claims (None: forged or malformed);
+    whether the link still opens that invitation is :func:`link_is_live`'s to say."""
+    return read_token(settings.app.secret_key, PURPOSE, token)
+
+
 async def invitation_for_token(
     settings: Settings, token: str, *, now: datetime | None = None
 ) -> Invitation | None:
@@ -51,7 +57,7 @@ async def invitation_for_token(
 
     None for every kind of invalid link alike, so a page shows one answer for all.
     """
-    claim = read_token(settings.app.secret_key, PURPOSE, token)
+    claim = read_rsvp_token(settings, token)
     if claim is None:
         return None
     invitation = await Invitation.get_or_none(id=claim.id).select_related("event", "event__embassy")

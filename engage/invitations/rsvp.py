@@ -8,13 +8,15 @@
 
 The capacity rule lives in the database, not in this process: every answer is one
 transaction that first locks the event's row (``SELECT ... FOR UPDATE`` on
-PostgreSQL; on SQLite a no-op ``UPDATE`` of the row, which takes the database's one
+PostgreSQL; on SQLite the transaction begins ``IMMEDIATE``, taking the database's one
 write lock until commit), then reads ``event.seats_taken``, decides, and writes the
-invitation, the new ``seats_taken`` and the confirmation email's outbox row. Two
-answers to the same event, in any processes, run one after the other; the answer
-time (``responded_at``, and ``waitlisted_at`` for the waitlist's order) is taken
-once the lock is held, so the waitlist's order is the order in which answers were
-decided.
+invitation, the new ``seats_taken``, the confirmation email's outbox row and the
+person's engagement line. Two answers to the same event, in any processes, run one
+after the other; the answer time (``responded_at``, and ``waitlisted_at`` for the
+waitlist's order) is taken once the lock is held, so the waitlist's order is the
+order in which answers were decided. The transaction's statements are in
+:mod:`engage.invitations.rsvp_flow`, run by :mod:`engage.invitations.sql_flow` (on
+SQLite whole in the database's thread).
 
 Rules:
 
@@ -35,26 +37,35 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
-from engage.alumni.engagement import record_engagement
-from engage.alumni.models import Alumnus, EngagementKind
+from engage.alumni.models import Alumnus
 from engage.clock import utcnow
-from engage.errors import Conflict, InvalidInput, NotFound
+from engage.errors import NotFound
 from engage.events import services as events
 from engage.events.hooks import Change, on_event_change
 from engage.events.models import Event, EventStatus
 from engage.i18n import _
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
-from engage.invitations.rsvp_form import RsvpAnswer, clean_answer
-from engage.mail.models import Category
-from engage.mail.outbox import enqueue_many, outbox_values
+from engage.invitations.rsvp_flow import Accept, Answered, Given, answer_flow, promotion_flow
+from engage.invitations.rsvp_form import RsvpAnswer
+from engage.invitations.sql_flow import Flow, run_flow
+
+__all__ = [
+    "Answered",
+    "RsvpAnswer",
+    "answer",
+    "answer_open_event",
+    "invitations_of_alumnus",
+    "lock_event",
+    "promote_waitlist",
+    "record_answer",
+    "waitlist_position",
+    "waitlist_positions",
+]
 
 # --- Answering --------------------------------------------------------------------------
 
@@ -71,14 +82,6 @@ async def lock_event(event_id: int, conn: BaseDBAsyncClient) -> Event:
     return event
 
 
-@dataclass(frozen=True)
-class Answered:
-    #: With ``event`` (locked copy) and ``alumnus`` loaded.
-    invitation: Invitation
-    #: The waitlist position when the answer left the person waiting, else None.
-    position: int | None
-
-
 async def answer(
     invitation_id: int, given: RsvpAnswer, *, now: datetime | None = None
 ) -> Invitation:
@@ -87,143 +90,33 @@ async def answer(
     Raises NotFound (no such invitation, or revoked), Conflict (answers closed),
     InvalidInput (a bad field, or more guests than there are free seats).
     """
-    event_id = await Invitation.filter(id=invitation_id).values_list("event_id", flat=True)
-    if not event_id:
-        raise NotFound(_("Not found."))
-    return (await record_answer(invitation_id, event_id[0], given, now=now)).invitation
+    return (await record_answer(invitation_id, given, now=now)).invitation
 
 
 async def record_answer(
-    invitation_id: int, event_id: int, given: RsvpAnswer, *, now: datetime | None = None
+    invitation_id: int,
+    given: RsvpAnswer | Given,
+    *,
+    accept: Accept | None = None,
+    now: datetime | None = None,
 ) -> Answered:
-    """:func:`answer` for a caller that already read the invitation's event id (the
-    link pages), with the waitlist position. NotFound if the two do not match."""
-    async with in_transaction() as conn:
-        event = await lock_event(event_id, conn)
-        at = now or utcnow()  # taken under the lock: answer order is decision order
-        invitation = (
-            await Invitation.filter(id=invitation_id, event_id=event_id)
-            .select_related("alumnus")
-            .using_db(conn)
-            .first()
-        )
-        if invitation is None or invitation.status == InvitationStatus.REVOKED:
-            raise NotFound(_("Not found."))
-        invitation.event = event
-        if not events.can_answer(event, now=at):
-            raise Conflict(_closed_message(event))
-        cleaned = clean_answer(event, given)
-        if not _changes(invitation, cleaned):
-            position = await waitlist_position(invitation, using_db=conn)
-            return Answered(invitation, position)
-        freed = await _apply(invitation, cleaned, event, at, conn)
-        promoted: list[Invitation] = []
-        if freed:
-            promoted = await _promote(event, at, conn, answering=invitation)
-        position = await waitlist_position(invitation, using_db=conn)
-        rows = [row for person in promoted if (row := _promotion(person))]
-        if invitation.alumnus.email:
-            rows.insert(0, _confirmation(invitation, position))
-        await enqueue_many(rows, using_db=conn)
-        # The person's timeline, and last_engaged_at (engage.alumni.engagement).
-        await record_engagement(
-            invitation.alumnus.id,
-            EngagementKind.ANSWERED,
-            at=at,
-            ref=("event", event.id),
-            detail=str(invitation.status),
-            using_db=conn,
-        )
-    return Answered(invitation, position)
+    """:func:`answer` with the waitlist position, for the pages: ``given`` may be a
+    function reading the answer for the invitation's event (the form's fields), and
+    ``accept`` checks the invitation first, inside the transaction (a link still
+    valid; raise NotFound or a subclass). By default a revoked invitation is NotFound.
+    """
+    read: Given = given if callable(given) else _fixed(given)
+
+    def flow(dialect: str) -> Flow[Answered]:
+        if accept is None:
+            return answer_flow(invitation_id, read, dialect=dialect, now=now)
+        return answer_flow(invitation_id, read, dialect=dialect, now=now, accept=accept)
+
+    return await run_flow(flow, Invitation._choose_db(True))
 
 
-def _closed_message(event: Event) -> str:
-    if event.status == EventStatus.CANCELLED:
-        return _("This event has been cancelled.")
-    return _("Answers to this invitation are closed.")
-
-
-def _changes(invitation: Invitation, given: RsvpAnswer) -> bool:
-    current = str(invitation.status)
-    if current == InvitationStatus.WAITLISTED:
-        current = "yes"
-    return (
-        current != given.status
-        or invitation.guests != given.guests
-        or list(invitation.guest_names or []) != given.guest_names
-        or dict(invitation.answers or {}) != given.answers
-    )
-
-
-async def _apply(
-    invitation: Invitation,
-    given: RsvpAnswer,
-    event: Event,
-    at: datetime,
-    conn: BaseDBAsyncClient,
-) -> bool:
-    """Write the answer and the seats; True when seats were freed (or a waitlisted
-    person now needs fewer), so the waitlist should move."""
-    before = invitation.status
-    held = 1 + invitation.guests if before == InvitationStatus.YES else 0
-    need = 1 + given.guests
-    seats = event.seats_taken
-    move_line = False
-    if given.status != "yes":
-        status = InvitationStatus(given.status)
-        seats -= held
-        invitation.waitlisted_at = None
-        move_line = held > 0
-    elif before == InvitationStatus.YES:
-        if event.capacity is not None and seats - held + need > event.capacity:
-            free = event.capacity - seats
-            raise InvalidInput(
-                _("Not enough free seats."),
-                fields={
-                    "guests": _(
-                        "Only %(free)d more seat(s) are free: you can bring at most "
-                        "%(most)d guest(s).",
-                        free=free,
-                        most=invitation.guests + free,
-                    )
-                },
-            )
-        status = InvitationStatus.YES
-        seats += need - held
-        move_line = need < held
-    elif before == InvitationStatus.WAITLISTED:
-        status = InvitationStatus.WAITLISTED  # keeps its place in the line
-        move_line = need < 1 + invitation.guests
-    elif event.capacity is None or seats + need <= event.capacity:
-        status = InvitationStatus.YES
-        seats += need
-    else:
-        status = InvitationStatus.WAITLISTED
-        invitation.waitlisted_at = at
-    invitation.status = status
-    invitation.guests = given.guests
-    invitation.guest_names = given.guest_names
-    invitation.answers = given.answers
-    invitation.responded_at = at
-    await invitation.save(
-        using_db=conn,
-        update_fields=[
-            "status",
-            "guests",
-            "guest_names",
-            "answers",
-            "responded_at",
-            "waitlisted_at",
-        ],
-    )
-    if seats != event.seats_taken:
-        event.seats_taken = seats
-        await Event.filter(id=event.id).using_db(conn).update(seats_taken=seats)
-    return move_line or (status == InvitationStatus.WAITLISTED and _has_room(event, need))
-
-
-def _has_room(event: Event, need: int) -> bool:
-    return event.capacity is None or event.capacity - event.seats_taken >= need
+def _fixed(given: RsvpAnswer) -> Given:
+    return lambda _event: given
 
 
 # --- The waitlist -----------------------------------------------------------------------
@@ -236,48 +129,12 @@ async def promote_waitlist(event: Event, conn: BaseDBAsyncClient) -> list[Invita
     promoted gets an email (transactional) with their RSVP link. ``event.seats_taken``
     is updated on the object too, so a caller saving it later keeps the count.
     """
-    promoted = await _promote(event, utcnow(), conn)
-    await enqueue_many([row for person in promoted if (row := _promotion(person))], using_db=conn)
-    return promoted
+    at = utcnow()
 
+    def flow(dialect: str) -> Flow[list[Invitation]]:
+        return promotion_flow(event, at, dialect=dialect)
 
-async def _promote(
-    event: Event,
-    at: datetime,
-    conn: BaseDBAsyncClient,
-    *,
-    answering: Invitation | None = None,
-) -> list[Invitation]:
-    free = None if event.capacity is None else event.capacity - event.seats_taken
-    if free is not None and free <= 0:
-        return []
-    line = (
-        await Invitation.filter(event_id=event.id, status=InvitationStatus.WAITLISTED)
-        .select_related("alumnus")
-        .order_by("waitlisted_at", "id")
-        .using_db(conn)
-    )
-    promoted: list[Invitation] = []
-    taken = 0
-    for person in line:
-        need = 1 + person.guests
-        if free is not None and need > free - taken:
-            continue
-        taken += need
-        person.status = InvitationStatus.YES
-        person.promoted_at = at
-        await person.save(using_db=conn, update_fields=["status", "promoted_at"])
-        if answering is not None and person.id == answering.id:
-            # The person answering learns it from their own confirmation.
-            answering.status, answering.promoted_at = person.status, at
-        else:
-            promoted.append(person)
-        if free is not None and free - taken <= 0:
-            break
-    if taken:
-        event.seats_taken += taken
-        await Event.filter(id=event.id).using_db(conn).update(seats_taken=event.seats_taken)
-    return promoted
+    return await run_flow(flow, conn, own_transaction=False)
 
 
 @on_event_change
@@ -317,68 +174,6 @@ async def waitlist_positions(event_id: int) -> dict[int, int]:
         .values_list("id", flat=True)
     )
     return {invitation_id: index for index, invitation_id in enumerate(ids, start=1)}
-
-
-# --- Emails -----------------------------------------------------------------------------
-
-
-def _name(alumnus: Alumnus) -> str:
-    return alumnus.preferred_name or f"{alumnus.given_name} {alumnus.family_name}"
-
-
-def _stamp(instant: datetime | None) -> int:
-    return int((instant or utcnow()).timestamp() * 1_000_000)
-
-
-def _confirmation(invitation: Invitation, position: int | None) -> dict[str, Any]:
-    """The confirmation's outbox row: one per answer given (its time is in the key)."""
-    alumnus = invitation.alumnus
-    context: dict[str, Any] = {
-        "invitation": invitation.id,
-        "status": str(invitation.status),
-        "guests": invitation.guests,
-    }
-    if position is not None:
-        context["position"] = position
-    if invitation.status in (InvitationStatus.YES, InvitationStatus.MAYBE):
-        context["attachments"] = [_calendar(invitation.event.id, invitation.id)]
-    return outbox_values(
-        "rsvp_confirmation",
-        to=alumnus.email or "",
-        to_name=_name(alumnus),
-        category=Category.TRANSACTIONAL,
-        dedupe_key=f"rsvp:{invitation.id}:{_stamp(invitation.responded_at)}",
-        context=context,
-        recipient=("alumnus", alumnus.id),
-    )
-
-
-def _promotion(invitation: Invitation) -> dict[str, Any] | None:
-    alumnus = invitation.alumnus
-    if not alumnus.email:
-        return None
-    return outbox_values(
-        "waitlist_promoted",
-        to=alumnus.email,
-        to_name=_name(alumnus),
-        category=Category.TRANSACTIONAL,
-        dedupe_key=f"promoted:{invitation.id}:{_stamp(invitation.promoted_at)}",
-        context={
-            "invitation": invitation.id,
-            "guests": invitation.guests,
-            "attachments": [_calendar(invitation.event_id, invitation.id)],  # type: ignore[attr-defined]
-        },
-        recipient=("alumnus", alumnus.id),
-    )
-
-
-def _calendar(event_id: int, invitation_id: int) -> dict[str, Any]:
-    return {
-        "kind": "event_ics",
-        "event": event_id,
-        "method": "REQUEST",
-        "invitation": invitation_id,
-    }
 
 
 # --- Open events and the alumnus's own invitations ----------------------------------------

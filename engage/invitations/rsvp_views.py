@@ -15,7 +15,7 @@ the embassy, whether answers are still taken, and the waitlist position.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,7 @@ from engage.events.calendar import Method, event_ics
 from engage.events.models import Event
 from engage.events.sender import sender_for
 from engage.i18n import _
-from engage.invitations.links import invitation_for_token
+from engage.invitations.links import invitation_for_token, link_is_live, read_rsvp_token
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.invitations.rsvp import (
     Answered,
@@ -37,7 +37,7 @@ from engage.invitations.rsvp import (
     record_answer,
 )
 from engage.invitations.rsvp import waitlist_position as _position
-from engage.invitations.rsvp_form import form_values_of, parse_answer
+from engage.invitations.rsvp_form import RsvpAnswer, form_values_of, parse_answer
 from engage.markdown import render_markdown
 from engage.places.models import Embassy
 from engage.settings import Settings
@@ -97,15 +97,18 @@ async def _view(
     )
 
 
+def _typed(values: Mapping[str, str]) -> Callable[[Event], RsvpAnswer]:
+    """The answer typed in the form, read for the invitation's event."""
+    fields = dict(values)
+    return lambda event: parse_answer(fields, event)
+
+
 async def _answered(
     invitation: Invitation, values: Mapping[str, str], now: datetime | None
 ) -> RsvpView:
-    """Record the typed answer to ``invitation`` (its event and embassy loaded)."""
-    given = parse_answer(dict(values), invitation.event)
-    done = await record_answer(invitation.id, invitation.event.id, given, now=now)
-    event = done.invitation.event
-    event.embassy = invitation.event.embassy  # the locked copy has only the row
-    return await _view(done.invitation, event, now=now, answered=done)
+    """Record the typed answer to ``invitation`` (one of the signed-in person's)."""
+    done = await record_answer(invitation.id, _typed(values), now=now)
+    return await _view(done.invitation, done.invitation.event, now=now, answered=done)
 
 
 # --- By personal link -------------------------------------------------------------------
@@ -126,12 +129,25 @@ async def rsvp_by_link(settings: Settings, token: str, *, now: datetime | None =
 async def answer_by_link(
     settings: Settings, token: str, values: Mapping[str, str], *, now: datetime | None = None
 ) -> RsvpView:
-    """Record the answer typed in the form (InvalidLink, InvalidInput, Conflict)."""
-    invitation = await _by_link(settings, token, now)
+    """Record the answer typed in the form (InvalidLink, InvalidInput, Conflict).
+
+    The link is checked inside the answer's transaction: one trip to the database.
+    """
+    claim = read_rsvp_token(settings, token)
+    if claim is None:
+        raise InvalidLink()
+
+    def live(invitation: Invitation) -> None:
+        if not link_is_live(invitation, claim.version, now=now):
+            raise InvalidLink()
+
     try:
-        return await _answered(invitation, values, now)
-    except NotFound:  # revoked since the link was checked
+        done = await record_answer(claim.id, _typed(values), accept=live, now=now)
+    except InvalidLink:
+        raise
+    except NotFound:  # no such invitation
         raise InvalidLink() from None
+    return await _view(done.invitation, done.invitation.event, now=now, answered=done)
 
 
 async def calendar_by_link(settings: Settings, token: str) -> bytes:
