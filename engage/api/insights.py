@@ -128,8 +128,8 @@ def _figures(row: Row, shares: list[str], *, of: str = "total") -> Figures:
 
 class CoverageOut(BaseModel):
     """Counts: ``total``, ``m3``/``m6``/``m12``/``m24`` (contacted within so many
-    months), ``never_since_training``, ``period`` (contacted in the period; 0 without
-    one). Shares of ``total``."""
+    months), ``never_since_training``. Shares of ``total``. With a date range, the
+    alumni whose training ended in it."""
 
     by: str
     as_of: datetime
@@ -205,7 +205,7 @@ class CapabilitiesOut(BaseModel):
 
 # --- Endpoints --------------------------------------------------------------------------
 
-_COVERAGE_SHARES = ["m3", "m6", "m12", "m24", "never_since_training", "period"]
+_COVERAGE_SHARES = ["m3", "m6", "m12", "m24", "never_since_training"]
 _LAPSED_SHARES = [*lapsed.LISTS, "any"]
 
 

@@ -49,7 +49,7 @@ from engage.insights.groups import (
     by_country,
     dimension_of,
 )
-from engage.insights.sql import Statement
+from engage.insights.sql import PEOPLE, Statement
 
 TAG_MAX = 60
 PAGE_SIZE = 50
@@ -139,14 +139,15 @@ async def _overview(flt: ReportFilter, *, actor: Actor, by: Dimension) -> Capabi
     stmt = Statement(await population(flt, actor=actor))
     where, values = training_conditions(flt, period=True)
     joined = (
-        "FROM alumni_training t JOIN alumni_course c ON c.id = t.course_id, "
-        f"{stmt.tag_values('c.tags', 'j')} WHERE {' AND '.join(where)}"
+        f"{stmt.people_from} JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id "
+        f"JOIN alumni_course c ON c.id = t.course_id {stmt.join_tags('c.tags', 'j')} "
+        f"WHERE {stmt.people_where} AND {' AND '.join(where)}"
     )
+    people = f"COUNT(DISTINCT {PEOPLE}.id) AS total"
     per_tag = await stmt.fetch(
-        f"SELECT j.value AS key, COUNT(DISTINCT t.alumnus_id) AS total {joined} GROUP BY j.value",
-        **values,
+        f"SELECT j.value AS key, {people} {joined} GROUP BY j.value", **values
     )
-    anyone = await stmt.fetch(f"SELECT COUNT(DISTINCT t.alumnus_id) AS total {joined}", **values)
+    anyone = await stmt.fetch(f"SELECT {people} {joined}", **values)
     rows = sorted(
         (Row(str(r["key"]), str(r["key"]), {"total": int(r["total"] or 0)}) for r in per_tag),
         key=lambda r: (-r.counts["total"], r.key.casefold()),

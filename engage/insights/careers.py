@@ -37,9 +37,14 @@ from engage.alumni.models import Alumnus, CareerEntry, Course
 from engage.clock import utcnow
 from engage.errors import InvalidInput
 from engage.i18n import N_, _
-from engage.insights.filters import ReportFilter, population, training_conditions
+from engage.insights.filters import (
+    ReportFilter,
+    course_join,
+    population,
+    training_conditions,
+)
 from engage.insights.groups import Row, add_up, by_country
-from engage.insights.sql import Statement
+from engage.insights.sql import PEOPLE, Statement
 
 #: The two grade levels the report follows, and the grades at or above each.
 LEVELS = {"of5": "OF-5", "of6": "OF-6"}
@@ -93,94 +98,91 @@ async def career_outcomes(flt: ReportFilter, *, actor: Actor, by: str = "country
     """The career outcomes report (attachés: their countries)."""
     grouping = grouping_of(by)
     stmt = Statement(await population(flt, actor=actor))
-    training, values = _training(flt, per_course=grouping == "course")
-    promotions = (
-        "SELECT c.alumnus_id AS alumnus_id, MIN(c.effective_date) AS of5, "
-        "MIN(CASE WHEN c.grade IN (:of6_grades) THEN c.effective_date END) AS of6 "
-        "FROM alumni_career c WHERE c.grade IN (:of5_grades) "
-        "AND c.alumnus_id IN (SELECT id FROM pop) GROUP BY c.alumnus_id"
-    )
-    values |= {"of5_grades": grades_from("OF-5"), "of6_grades": grades_from("OF-6")}
-    select = ", ".join(["COUNT(*) AS total", *_level_columns(stmt, flt, values)])
-    if grouping == "course":
-        sql = (
-            f"SELECT f.course_id AS key, {select} FROM ({training}) f "  # noqa: S608
-            f"LEFT JOIN ({promotions}) p ON p.alumnus_id = f.alumnus_id GROUP BY f.course_id"
-        )
-    else:
-        sql = (
-            f"SELECT a.country_id AS key, {select} FROM alumni_alumnus a "  # noqa: S608
-            f"LEFT JOIN ({promotions}) p ON p.alumnus_id = a.id "
-            f"LEFT JOIN ({training}) f ON f.alumnus_id = a.id "
-            "WHERE a.id IN (SELECT id FROM pop) GROUP BY a.country_id"
-        )
-    found = {
-        str(r["key"]): {n: int(r.get(n) or 0) for n in NAMES}
-        for r in await stmt.fetch(sql, **values)
+    values: dict[str, Any] = {
+        "of5_grades": grades_from("OF-5"),
+        "of6_grades": grades_from("OF-6"),
     }
+    where, more = training_conditions(flt)
+    values |= more
+    # Each person's first day at OF-5 or above and at OF-6 or above, and the end of
+    # their first training (looked up for those promoted only).
+    first_end = (
+        f"(SELECT MIN(t.end_date) FROM alumni_training t {course_join(flt)} "  # noqa: S608
+        f"WHERE t.alumnus_id = ce.alumnus_id AND {' AND '.join(where)})"
+    )
+    promotions = (
+        "SELECT ce.alumnus_id AS person, MIN(ce.effective_date) AS of5, "
+        "MIN(CASE WHEN ce.grade IN (:of6_grades) THEN ce.effective_date END) AS of6"
+        "{end} FROM alumni_career ce WHERE ce.grade IN (:of5_grades) GROUP BY ce.alumnus_id"
+    )
+    by_person = promotions.format(end=f", {first_end} AS first_end")
+    select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "p.first_end")])
+    country_rows = await stmt.fetch(
+        f"SELECT {PEOPLE}.country_id AS key, {select} {stmt.people_from} "
+        f"LEFT JOIN ({by_person}) p ON p.person = {PEOPLE}.id "
+        f"WHERE {stmt.people_where} GROUP BY {PEOPLE}.country_id",
+        **values,
+    )
+    by_code = {str(r["key"]): _ints(r) for r in country_rows}
+    total = CareerRow("", _("All alumni in the report"), add_up(by_code.values(), NAMES))
     if grouping == "course":
-        rows = await _course_rows(found)
-        # Everyone once: the people of the report, whatever their courses.
-        total_counts = await _totals(stmt, flt, select, promotions, values)
+        rows = await _by_course(stmt, flt, promotions.format(end=""), values)
     else:
         rows = [
             CareerRow(r.key, r.label, r.counts)
-            for r in await by_country(found, by=grouping, actor=actor, names=NAMES)  # type: ignore[arg-type]
+            for r in await by_country(by_code, by=grouping, actor=actor, names=NAMES)  # type: ignore[arg-type]
         ]
-        total_counts = add_up(found.values(), NAMES)
-    total = CareerRow("", _("All alumni in the report"), total_counts)
     rows.sort(key=lambda r: (-r.counts["of5"], -r.counts["total"], r.label))
     return CareerReport(by=grouping, filter=flt, total=total, rows=rows)
 
 
-def _level_columns(stmt: Statement, flt: ReportFilter, values: dict[str, Any]) -> list[str]:
-    """Per level: reached (in the period), reached after training, days after training."""
+def _levels(
+    stmt: Statement, flt: ReportFilter, values: dict[str, Any], dates: str, end: str
+) -> list[str]:
+    """Per level: reached (in the period), reached after training, days after training
+    (``dates.of5``, ``dates.of6``: first days at the level; ``end``: training end)."""
     columns = []
     for level in LEVELS:
-        reached = [f"p.{level} IS NOT NULL"]
+        day = f"{dates}.{level}"
+        reached = [f"{day} IS NOT NULL"]
         if flt.date_from:
-            reached.append(f"p.{level} >= :date_from")
+            reached.append(f"{day} >= :date_from")
             values["date_from"] = flt.date_from
         if flt.date_to:
-            reached.append(f"p.{level} <= :date_to")
+            reached.append(f"{day} <= :date_to")
             values["date_to"] = flt.date_to
         when = " AND ".join(reached)
-        after = f"{when} AND f.end_date IS NOT NULL AND p.{level} >= f.end_date"
-        days = stmt.days(f"p.{level}", "f.end_date")
+        after = f"{when} AND {end} IS NOT NULL AND {day} >= {end}"
         columns += [
             f"SUM(CASE WHEN {when} THEN 1 ELSE 0 END) AS {level}",
             f"SUM(CASE WHEN {after} THEN 1 ELSE 0 END) AS {level}_after",
-            f"SUM(CASE WHEN {after} THEN {days} ELSE 0 END) AS {level}_days",
+            f"SUM(CASE WHEN {after} THEN {stmt.days(day, end)} ELSE 0 END) AS {level}_days",
         ]
     return columns
 
 
-def _training(flt: ReportFilter, *, per_course: bool) -> tuple[str, dict[str, Any]]:
-    """Each person's earliest training end (per course when ``per_course``), over the
-    records the filter's training criteria select."""
-    where, values = training_conditions(flt)
-    keys = "t.alumnus_id, t.course_id" if per_course else "t.alumnus_id"
-    course = ", t.course_id AS course_id" if per_course else ""
-    sql = (
-        f"SELECT t.alumnus_id AS alumnus_id{course}, MIN(t.end_date) AS end_date "  # noqa: S608
-        "FROM alumni_training t JOIN alumni_course c ON c.id = t.course_id "
-        f"WHERE {' AND '.join(where)} GROUP BY {keys}"
+async def _by_course(
+    stmt: Statement, flt: ReportFilter, promotions: str, values: dict[str, Any]
+) -> list[CareerRow]:
+    """Rows by course: each person once per course, from that course's first end."""
+    where, _values = training_conditions(flt)
+    pairs = (
+        "SELECT t.course_id AS course, t.alumnus_id AS person, "
+        f"MIN(t.end_date) AS course_end {stmt.people_from} "
+        f"JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id {course_join(flt)} "
+        f"WHERE {stmt.people_where} AND {' AND '.join(where)} GROUP BY t.course_id, t.alumnus_id"
     )
-    return sql, values
-
-
-async def _totals(
-    stmt: Statement, flt: ReportFilter, select: str, promotions: str, values: dict[str, Any]
-) -> dict[str, int]:
-    training, more = _training(flt, per_course=False)
+    select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "g.course_end")])
     rows = await stmt.fetch(
-        f"SELECT {select} FROM alumni_alumnus a "  # noqa: S608
-        f"LEFT JOIN ({promotions}) p ON p.alumnus_id = a.id "
-        f"LEFT JOIN ({training}) f ON f.alumnus_id = a.id "
-        "WHERE a.id IN (SELECT id FROM pop)",
-        **{**values, **more},
+        f"SELECT g.course AS key, {select} FROM ({pairs}) g "  # noqa: S608
+        f"LEFT JOIN ({promotions}) p ON p.person = g.person GROUP BY g.course",
+        **values,
     )
-    return {n: int(rows[0].get(n) or 0) for n in NAMES} if rows else dict.fromkeys(NAMES, 0)
+    return await _course_rows({str(r["key"]): _ints(r) for r in rows})
+
+
+def _ints(row: dict[str, Any]) -> dict[str, int]:
+    return {n: int(row.get(n) or 0) for n in NAMES}
 
 
 async def _course_rows(found: dict[str, dict[str, int]]) -> list[CareerRow]:

@@ -4,21 +4,23 @@
 
     report = await contact_coverage(flt, actor=attache, by="country")
     report.total.counts     # {"total": 120, "m3": 14, "m6": 30, "m12": 54, "m24": 80,
-                            #  "never_since_training": 25, "period": 41}
+                            #  "never_since_training": 25}
     report.total.share("m12")                        # 0.45
     for row in report.rows: row.label, row.counts
 
 The people are the report's (``engage.insights.filters.population``: live, confirmed,
-in scope). For each group:
+in scope); with a date range, those whose training ended in it (a graduating
+cohort: one training record meeting the filter's course category and class years).
+For each group:
 
 - ``m3``, ``m6``, ``m12``, ``m24``: contacted (an invitation or newsletter delivered,
   or attendance) in the last 3, 6, 12 and 24 calendar months, read from the summary
   column ``Alumnus.last_contacted_at`` (the months as the directory's
   ``contacted_within_months`` counts them);
 - ``never_since_training``: never contacted since their training ended: no contact at
-  all, or the last one before the end of their latest training;
-- ``period`` (only with a date range): contacted at least once in the period, read
-  from the engagement lines (``Engagement``, kinds that count as contact).
+  all, or the last one before the end of their latest training (of those the
+  filter's category and class years select; by course category or class year, of
+  the group's).
 
 By country, region or embassy each person counts once (a region or embassy adds up
 its countries). By course category or class year a person counts in each group of
@@ -33,12 +35,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
+
 from engage.accounts.actor import Actor
 from engage.alumni.audience import months_before
-from engage.alumni.engagement import CONTACTED
+from engage.alumni.models import Alumnus
 from engage.clock import utcnow
 from engage.i18n import _
-from engage.insights.filters import ReportFilter, population, training_conditions
+from engage.insights.filters import (
+    ReportFilter,
+    course_join,
+    population,
+    training_conditions,
+    training_records,
+)
 from engage.insights.groups import (
     PLACE_DIMENSIONS,
     Dimension,
@@ -49,11 +60,23 @@ from engage.insights.groups import (
     dimension_of,
     year_label,
 )
-from engage.insights.sql import Statement
+from engage.insights.sql import PEOPLE, Statement
 
 #: The windows, in calendar months back from today.
 WINDOWS = (3, 6, 12, 24)
-NAMES = ("total", *(f"m{n}" for n in WINDOWS), "never_since_training", "period")
+NAMES = ("total", *(f"m{n}" for n in WINDOWS), "never_since_training")
+
+
+def _never_since(flt: ReportFilter) -> tuple[str, dict[str, Any]]:
+    """No contact since the end of the person's latest training record the filter
+    selects (a correlated lookup by person: their records, by the index on person)."""
+    where, values = training_conditions(flt, t="le", c="lc")
+    latest = (
+        "(SELECT MAX(le.end_date) FROM alumni_training le "  # noqa: S608
+        f"{course_join(flt, t='le', c='lc')} WHERE le.alumnus_id = {PEOPLE}.id "
+        f"AND {' AND '.join(where)})"
+    )
+    return f"{PEOPLE}.last_contacted_at IS NULL OR {PEOPLE}.last_contacted_at < {latest}", values
 
 
 @dataclass(frozen=True)
@@ -67,8 +90,17 @@ class CoverageReport:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The counts shown: ``period`` only with a date range."""
-        return NAMES if self.filter.has_period else NAMES[:-1]
+        """The counts of each row."""
+        return NAMES
+
+
+async def coverage_people(flt: ReportFilter, *, actor: Actor) -> QuerySet[Alumnus]:
+    """The report's people; with a date range, those whose training ended in it."""
+    people = await population(flt, actor=actor)
+    if flt.has_period:
+        cohort = training_records(flt, period=True).values("alumnus_id")
+        people = people.filter(id__in=Subquery(cohort))
+    return people
 
 
 async def contact_coverage(
@@ -77,11 +109,23 @@ async def contact_coverage(
     """The coverage report (attachés: their countries; 404 for an embassy not theirs)."""
     dimension = dimension_of(by)
     now = now or utcnow()
-    stmt = Statement(await population(flt, actor=actor))
-    select, values = _counts(stmt, flt, now)
+    stmt = Statement(await coverage_people(flt, actor=actor))
+    values: dict[str, Any] = {f"m{n}": months_before(now, n) for n in WINDOWS}
+    never, more = _never_since(flt)
+    values |= more
+    select = ", ".join(
+        [
+            "COUNT(*) AS total",
+            *(
+                f"SUM(CASE WHEN {PEOPLE}.last_contacted_at >= :m{n} THEN 1 ELSE 0 END) AS m{n}"
+                for n in WINDOWS
+            ),
+            f"SUM(CASE WHEN {never} THEN 1 ELSE 0 END) AS never_since_training",
+        ]
+    )
     country_rows = await stmt.fetch(
-        f"SELECT a.country_id AS key, {select} FROM alumni_alumnus a "  # noqa: S608
-        "WHERE a.id IN (SELECT id FROM pop) GROUP BY a.country_id",
+        f"SELECT {PEOPLE}.country_id AS key, {select} {stmt.people_from} "
+        f"WHERE {stmt.people_where} GROUP BY {PEOPLE}.country_id",
         **values,
     )
     counts = {str(r["key"]): _ints(r) for r in country_rows}
@@ -89,52 +133,36 @@ async def contact_coverage(
     if dimension in PLACE_DIMENSIONS:
         rows = await by_country(counts, by=dimension, actor=actor, names=NAMES)
     else:
-        rows = await _by_training(stmt, flt, dimension, select, values)
+        rows = await _by_training(stmt, flt, dimension, values)
     return CoverageReport(by=dimension, filter=flt, as_of=now, total=total, rows=rows)
 
 
-def _counts(stmt: Statement, flt: ReportFilter, now: datetime) -> tuple[str, dict[str, object]]:
-    """The aggregate columns over people ``a`` and their values."""
-    values: dict[str, object] = {f"m{n}": months_before(now, n) for n in WINDOWS}
-    parts = ["COUNT(*) AS total"]
-    parts += [
-        f"SUM(CASE WHEN a.last_contacted_at >= :m{n} THEN 1 ELSE 0 END) AS m{n}" for n in WINDOWS
-    ]
-    parts.append(
-        "SUM(CASE WHEN a.last_contacted_at IS NULL OR a.last_contacted_at < "
-        "(SELECT MAX(t.end_date) FROM alumni_training t WHERE t.alumnus_id = a.id) "
-        "THEN 1 ELSE 0 END) AS never_since_training"
-    )
-    if flt.has_period:
-        start, end = flt.period
-        lines = ["e.kind IN (:contact_kinds)"]
-        values["contact_kinds"] = sorted(str(k.value) for k in CONTACTED)
-        if start is not None:
-            lines.append("e.at >= :period_start")
-            values["period_start"] = start
-        if end is not None:
-            lines.append("e.at < :period_end")
-            values["period_end"] = end
-        contacted = f"SELECT e.alumnus_id FROM alumni_engagement e WHERE {' AND '.join(lines)}"  # noqa: S608
-        parts.append(f"SUM(CASE WHEN a.id IN ({contacted}) THEN 1 ELSE 0 END) AS period")
-    else:
-        parts.append("0 AS period")
-    return ", ".join(parts), values
-
-
 async def _by_training(
-    stmt: Statement,
-    flt: ReportFilter,
-    dimension: Dimension,
-    select: str,
-    values: dict[str, object],
+    stmt: Statement, flt: ReportFilter, dimension: Dimension, values: dict[str, Any]
 ) -> list[Row]:
-    """Rows by course category or class year: each person once per group of theirs."""
+    """Rows by course category or class year: each person once per group of theirs
+    (their records grouped first, then the groups added up)."""
     key = "c.category" if dimension == "course_category" else "t.class_year"
-    groups, more = training_groups(flt, key)
+    where, more = training_conditions(flt)
+    course = (
+        "JOIN alumni_course c ON c.id = t.course_id" if key == "c.category" else course_join(flt)
+    )
+    flags = [
+        *(
+            f"MAX(CASE WHEN {PEOPLE}.last_contacted_at >= :m{n} THEN 1 ELSE 0 END) AS m{n}"
+            for n in WINDOWS
+        ),
+        f"MAX(CASE WHEN {PEOPLE}.last_contacted_at IS NULL OR {PEOPLE}.last_contacted_at "
+        "< t.end_date THEN 1 ELSE 0 END) AS never_since_training",
+    ]
+    pairs = (
+        f"SELECT {key} AS key, {PEOPLE}.id AS person, {', '.join(flags)} "
+        f"{stmt.people_from} JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id {course} "
+        f"WHERE {stmt.people_where} AND {' AND '.join(where)} GROUP BY {key}, {PEOPLE}.id"
+    )
+    sums = ", ".join(f"SUM(g.{name}) AS {name}" for name in NAMES[1:])
     rows = await stmt.fetch(
-        f"SELECT g.key AS key, {select} FROM alumni_alumnus a "  # noqa: S608
-        f"JOIN ({groups}) g ON g.alumnus_id = a.id GROUP BY g.key",
+        f"SELECT g.key AS key, COUNT(*) AS total, {sums} FROM ({pairs}) g GROUP BY g.key",  # noqa: S608
         **{**values, **more},
     )
     label = category_label if dimension == "course_category" else year_label
@@ -144,17 +172,6 @@ async def _by_training(
     if dimension == "class_year":
         return sorted(found, key=lambda r: (r.key == "", -int(r.key or 0)))
     return sorted(found, key=lambda r: (-r.counts["total"], r.label))
-
-
-def training_groups(flt: ReportFilter, key: str) -> tuple[str, dict[str, Any]]:
-    """A subquery of (alumnus_id, key) pairs, one per person and group, over the
-    training records the filter's training criteria select (``t``, ``c``)."""
-    where, values = training_conditions(flt)
-    sql = (
-        f"SELECT DISTINCT t.alumnus_id AS alumnus_id, {key} AS key FROM alumni_training t "  # noqa: S608
-        f"JOIN alumni_course c ON c.id = t.course_id WHERE {' AND '.join(where)}"
-    )
-    return sql, values
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:

@@ -2,22 +2,24 @@
 
 ::
 
-    stmt = Statement(await population(flt, actor=actor))     # WITH pop AS (...)
+    stmt = Statement(await population(flt, actor=actor))
     rows = await stmt.fetch(
-        "SELECT a.country_id AS key, COUNT(*) AS n FROM alumni_alumnus a "
-        "WHERE a.id IN (SELECT id FROM pop) AND a.last_contacted_at >= :since "
-        "GROUP BY a.country_id",
+        f"SELECT {PEOPLE}.country_id AS key, COUNT(*) AS n {stmt.people_from} "
+        f"WHERE {stmt.people_where} AND {PEOPLE}.last_contacted_at >= :since "
+        f"GROUP BY {PEOPLE}.country_id",
         since=cutoff,
     )
 
 The people come from the shared audience filter's query (scope built in), compiled
-by the ORM and put first as the common table ``pop``, so its parameters come first
-and the statement's own ``:name`` parameters follow in the order they appear, as
-``?`` (SQLite) or ``$n`` (PostgreSQL). A list value becomes one parameter per item
-(``IN (:kinds)``); it must not be empty.
+by the ORM with every column named with its table (``"alumni_alumnus"."id"``), so
+its FROM and WHERE clauses take further joins without ambiguity: a report scans the
+people once, with its conditions, rather than matching them against a list.
+Parameters are written ``:name`` (the people's own become ``:people_0``...) and go to
+the database in the order they appear, as ``?`` (SQLite) or ``$n`` (PostgreSQL); a
+list value becomes one parameter per item (``IN (:kinds)``) and must not be empty.
 
-Some expressions differ between the two: :meth:`Statement.days` (days between two
-dates) and :meth:`Statement.tag_values` (the elements of a JSON list of text).
+Two expressions differ between the databases: :meth:`Statement.days` (days between
+two dates) and :meth:`Statement.join_tags` (the elements of a JSON list of text).
 """
 
 from __future__ import annotations
@@ -32,7 +34,17 @@ from tortoise.queryset import QuerySet
 
 from engage.alumni.models import Alumnus
 
+#: The people's table, as the compiled query names it: qualify its columns with it.
+PEOPLE = '"alumni_alumnus"'
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+_HEAD = f'SELECT {PEOPLE}."id" "id" '
+_COUNTRY = '"alumni_alumnus__country"'
+_JOIN = f' LEFT OUTER JOIN "places_country" {_COUNTRY} ON {_COUNTRY}."code"={PEOPLE}."country_id"'
+_JOINED = f' AND NOT {_COUNTRY}."code" IS NULL'
+
+
+class UnexpectedQuery(Exception):
+    """The ORM wrote the people's query in a shape this module does not know."""
 
 
 def compiled(query: QuerySet[Alumnus]) -> tuple[str, list[Any]]:
@@ -45,24 +57,56 @@ def compiled(query: QuerySet[Alumnus]) -> tuple[str, list[Any]]:
     return sql, list(params)
 
 
+def _people(query: QuerySet[Alumnus], postgres: bool) -> tuple[str, str, dict[str, Any]]:
+    """The FROM and WHERE clauses of ``query`` with every column qualified (a join
+    to the person's country makes the ORM name each table; it is taken out again),
+    and their values."""
+    sql, params = compiled(query.filter(country__code__isnull=False))
+    if not sql.startswith(_HEAD + "FROM ") or " WHERE " not in sql or "'" in sql:
+        raise UnexpectedQuery(sql[:200])
+    people_from, _where, people_where = sql[len(_HEAD) :].partition(" WHERE ")
+    # The join served only to qualify the columns: without it, one lookup less a row.
+    if people_from.endswith(_JOIN) and people_where.endswith(_JOINED):
+        people_from = people_from.removesuffix(_JOIN)
+        people_where = people_where.removesuffix(_JOINED)
+    values: dict[str, Any] = {}
+    order = iter(range(len(params)))
+
+    def name(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1 if postgres else next(order)
+        values[f"people_{index}"] = params[index]
+        return f":people_{index}"
+
+    marks = re.compile(r"\$(\d+)" if postgres else r"\?")
+    if marks.search(people_from):
+        raise UnexpectedQuery(people_from[:200])
+    return people_from, marks.sub(name, people_where), values
+
+
 class Statement:
-    """One statement over the people of ``population`` (or over everything)."""
+    """Statements over the people of ``population`` (or over anything)."""
 
     def __init__(self, population: QuerySet[Alumnus] | None = None) -> None:
         self.conn: BaseDBAsyncClient = connections.get("default")
         self.postgres = self.conn.capabilities.dialect == "postgres"
-        self.prefix = ""
-        self.prefix_params: list[Any] = []
+        self.people_from = f"FROM {PEOPLE}"
+        self.people_where = "1 = 1"
+        self.values: dict[str, Any] = {}
         if population is not None:
-            sql, self.prefix_params = compiled(population)
-            self.prefix = f"WITH pop AS ({sql}) "
+            self.people_from, self.people_where, self.values = _people(population, self.postgres)
+
+    @property
+    def people_ids(self) -> str:
+        """A subquery of the people's ids, for ``IN (...)``."""
+        return f"SELECT {PEOPLE}.id {self.people_from} WHERE {self.people_where}"
 
     def render(self, body: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
         """The statement's text and parameters in the database's style."""
-        params = list(self.prefix_params)
+        every = {**self.values, **values}
+        params: list[Any] = []
 
         def mark(match: re.Match[str]) -> str:
-            value = values[match.group(1)]
+            value = every[match.group(1)]
             items: Sequence[Any] = value if isinstance(value, list | tuple) else [value]
             if not items:
                 raise ValueError(f"empty list for :{match.group(1)}")
@@ -72,7 +116,7 @@ class Statement:
                 marks.append(f"${len(params)}" if self.postgres else "?")
             return ", ".join(marks)
 
-        return self.prefix + _NAMED.sub(mark, body), params
+        return _NAMED.sub(mark, body), params
 
     async def fetch(self, body: str, **values: Any) -> list[dict[str, Any]]:
         """Run the statement; its rows as dicts."""
@@ -85,8 +129,8 @@ class Statement:
             return f"({later} - {earlier})"
         return f"(julianday({later}) - julianday({earlier}))"
 
-    def tag_values(self, column: str, alias: str) -> str:
-        """A table of the text elements of JSON list ``column`` (``alias.value``)."""
+    def join_tags(self, column: str, alias: str) -> str:
+        """A join of the text elements of JSON list ``column``, as ``alias.value``."""
         if self.postgres:
-            return f"jsonb_array_elements_text({column}) AS {alias}(value)"
-        return f"json_each({column}) AS {alias}"
+            return f"CROSS JOIN LATERAL jsonb_array_elements_text({column}) AS {alias}(value)"
+        return f"JOIN json_each({column}) AS {alias}"

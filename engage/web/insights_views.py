@@ -109,8 +109,6 @@ def coverage_columns(report: coverage.CoverageReport) -> list[Column]:
     columns += [
         Column(f"m{n}", _("Contacted within %(n)s months", n=n), "total") for n in coverage.WINDOWS
     ]
-    if "period" in report.names:
-        columns.append(Column("period", _("Contacted in the period"), "total"))
     columns.append(Column("never_since_training", _("Never since training"), "total"))
     return columns
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date
 
 import pytest
 
-from engage.alumni.models import Engagement, EngagementKind
 from engage.errors import NotFound, PermissionDenied
 from engage.insights.coverage import contact_coverage
 from engage.insights.filters import report_filter
@@ -32,7 +31,6 @@ async def test_by_country_as_staff(world):
     }  # fmt: skip
     assert report.total.share("m24") == pytest.approx(3 / 6)
     assert report.rows[0].label == "Kenya"  # the largest first
-    assert "period" not in report.names
 
 
 async def test_regions_and_embassies_add_up_their_countries(world):
@@ -79,27 +77,26 @@ async def test_the_filter_narrows_people_and_training_groups(world):
     assert counts(report.total) == CO
 
 
-async def test_contacted_in_the_period_reads_the_engagement_lines(world):
-    lines = [
-        ("k1", EngagementKind.INVITED, 30),
-        ("k2", EngagementKind.ANSWERED, 120),  # an answer is engagement, not contact
-        ("u1", EngagementKind.NEWSLETTER, 500),
-        ("c1", EngagementKind.ATTENDED, 800),  # before the period
-        ("k4", EngagementKind.BOUNCED, 20),
-    ]
-    for key, kind, days in lines:
-        await Engagement.create(alumnus=world.people[key], kind=kind, at=world.ago(days))
-    flt = report_filter(
-        date_from=(world.now - timedelta(days=600)).date(), date_to=world.now.date()
-    )
+async def test_a_date_range_selects_the_graduates_of_the_period(world):
+    # Training that ended in 2015: k1 (PME) and u1 (TECH).
+    flt = report_filter(date_from=date(2015, 1, 1), date_to=date(2015, 12, 31))
     report = await contact_coverage(flt, actor=world.staff, now=world.now)
-    assert {r.key: r.counts["period"] for r in report.rows} == {"KE": 1, "UG": 1, "CO": 0}
-    assert report.total.counts["period"] == 2
-    assert "period" in report.names
-    # A period that ends before the newsletter: nobody.
-    flt = report_filter(date_to=(world.now - timedelta(days=900)).date())
-    report = await contact_coverage(flt, actor=world.staff)
-    assert report.total.counts["period"] == 0
+    assert {r.key: counts(r) for r in report.rows} == {
+        "KE": {"total": 1, "m3": 1, "m6": 1, "m12": 1, "m24": 1, "never_since_training": 0},
+        "UG": UG,
+    }
+    # The date range and the category hold for the same training record.
+    pme = report_filter(
+        date_from=date(2015, 1, 1), date_to=date(2015, 12, 31), course_category="pme"
+    )
+    report = await contact_coverage(pme, actor=world.staff)
+    assert report.total.counts["total"] == 1
+    # 2016 to 2019: k4 (2017), k2 (2018), k3 (2019); k4 and k3 not contacted since.
+    later = report_filter(date_from=date(2016, 1, 1), date_to=date(2019, 12, 31))
+    report = await contact_coverage(later, actor=world.staff, by="class_year")
+    assert report.total.counts["total"] == 3
+    assert report.total.counts["never_since_training"] == 2
+    assert {r.key: r.counts["total"] for r in report.rows} == {"2019": 1, "2018": 1, "2017": 1}
 
 
 async def test_an_attache_sees_their_countries(world, actor_for):
