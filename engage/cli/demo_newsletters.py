@@ -42,7 +42,7 @@ SERIES_NAME = "Monthly alumni bulletin"
 SEGMENT = "Senior officers (OF-5 and above)"
 ZONE = "Africa/Nairobi"
 #: The sent issue went out this long ago.
-SENT_DAYS_AGO = 30
+SENT_DAYS_AGO = 400
 
 SENT_SUBJECT = 'Alumni bulletin: news for {{ preferred_name | "our graduates" }}'
 SENT_BODY = """Dear {{ preferred_name | "colleague" }},
