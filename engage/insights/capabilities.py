@@ -143,11 +143,15 @@ async def _overview(flt: ReportFilter, *, actor: Actor, by: Dimension) -> Capabi
         f"JOIN alumni_course c ON c.id = t.course_id {stmt.join_tags('c.tags', 'j')} "
         f"WHERE {stmt.people_where} AND {' AND '.join(where)}"
     )
-    people = f"COUNT(DISTINCT {PEOPLE}.id) AS total"
+    # Each (tag, person) once, then counted: grouping, which both databases do by hash
+    # or index, rather than a distinct count per tag.
+    pairs = f"SELECT j.value AS key, {PEOPLE}.id AS person {joined} GROUP BY j.value, {PEOPLE}.id"
     per_tag = await stmt.fetch(
-        f"SELECT j.value AS key, {people} {joined} GROUP BY j.value", **values
+        f"SELECT g.key AS key, COUNT(*) AS total FROM ({pairs}) g GROUP BY g.key",  # noqa: S608
+        **values,
     )
-    anyone = await stmt.fetch(f"SELECT {people} {joined}", **values)
+    people = f"SELECT {PEOPLE}.id AS person {joined} GROUP BY {PEOPLE}.id"
+    anyone = await stmt.fetch(f"SELECT COUNT(*) AS total FROM ({people}) g", **values)  # noqa: S608
     rows = sorted(
         (Row(str(r["key"]), str(r["key"]), {"total": int(r["total"] or 0)}) for r in per_tag),
         key=lambda r: (-r.counts["total"], r.key.casefold()),

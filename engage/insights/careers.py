@@ -18,8 +18,8 @@ mean); promotions before the training are counted in ``of5`` only.
 
 By country (region, embassy) the training is the person's first (the earliest end
 among the records the filter's training criteria select); by course, that course's
-(each person once per course: its earliest end). ``total`` is the group's people.
-One aggregate query.
+(each person once per course: its earliest end; the total then counts everyone with
+a training record, once). ``total`` is the group's people. One aggregate statement.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from engage.insights.filters import (
     training_conditions,
 )
 from engage.insights.groups import Row, add_up, by_country
-from engage.insights.sql import PEOPLE, Statement
+from engage.insights.sql import PEOPLE, Statement, by_country_key
 
 #: The two grade levels the report follows, and the grades at or above each.
 LEVELS = {"of5": "OF-5", "of6": "OF-6"}
@@ -105,29 +105,30 @@ async def career_outcomes(flt: ReportFilter, *, actor: Actor, by: str = "country
     where, more = training_conditions(flt)
     values |= more
     # Each person's first day at OF-5 or above and at OF-6 or above, and the end of
-    # their first training (looked up for those promoted only).
-    first_end = (
-        f"(SELECT MIN(t.end_date) FROM alumni_training t {course_join(flt)} "  # noqa: S608
-        f"WHERE t.alumnus_id = ce.alumnus_id AND {' AND '.join(where)})"
-    )
+    # their first training: grouped passes, joined to the people.
     promotions = (
         "SELECT ce.alumnus_id AS person, MIN(ce.effective_date) AS of5, "
-        "MIN(CASE WHEN ce.grade IN (:of6_grades) THEN ce.effective_date END) AS of6"
-        "{end} FROM alumni_career ce WHERE ce.grade IN (:of5_grades) GROUP BY ce.alumnus_id"
+        "MIN(CASE WHEN ce.grade IN (:of6_grades) THEN ce.effective_date END) AS of6 "
+        "FROM alumni_career ce WHERE ce.grade IN (:of5_grades) GROUP BY ce.alumnus_id"
     )
-    by_person = promotions.format(end=f", {first_end} AS first_end")
-    select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "p.first_end")])
-    country_rows = await stmt.fetch(
-        f"SELECT {PEOPLE}.country_id AS key, {select} {stmt.people_from} "
-        f"LEFT JOIN ({by_person}) p ON p.person = {PEOPLE}.id "
-        f"WHERE {stmt.people_where} GROUP BY {PEOPLE}.country_id",
-        **values,
+    first_ends = (
+        "SELECT t.alumnus_id AS person, MIN(t.end_date) AS first_end "  # noqa: S608
+        f"FROM alumni_training t {course_join(flt)} WHERE {' AND '.join(where)} "
+        "GROUP BY t.alumnus_id"
     )
-    by_code = {str(r["key"]): _ints(r) for r in country_rows}
-    total = CareerRow("", _("All alumni in the report"), add_up(by_code.values(), NAMES))
     if grouping == "course":
-        rows = await _by_course(stmt, flt, promotions.format(end=""), values)
+        total, rows = await _by_course(stmt, flt, promotions, values)
     else:
+        select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "f.first_end")])
+        country_rows = await stmt.fetch(
+            f"SELECT {by_country_key()} AS key, {select} {stmt.people_from} "
+            f"LEFT JOIN ({promotions}) p ON p.person = {PEOPLE}.id "
+            f"LEFT JOIN ({first_ends}) f ON f.person = {PEOPLE}.id "
+            f"WHERE {stmt.people_where} GROUP BY {by_country_key()}",
+            **values,
+        )
+        by_code = {str(r["key"]): _ints(r) for r in country_rows}
+        total = CareerRow("", _("All alumni in the report"), add_up(by_code.values(), NAMES))
         rows = [
             CareerRow(r.key, r.label, r.counts)
             for r in await by_country(by_code, by=grouping, actor=actor, names=NAMES)  # type: ignore[arg-type]
@@ -163,8 +164,10 @@ def _levels(
 
 async def _by_course(
     stmt: Statement, flt: ReportFilter, promotions: str, values: dict[str, Any]
-) -> list[CareerRow]:
-    """Rows by course: each person once per course, from that course's first end."""
+) -> tuple[CareerRow, list[CareerRow]]:
+    """The total and the rows by course, in one statement: each person once per course
+    (from that course's first end), and for the total once (from their first training
+    end: everyone with a training record)."""
     where, _values = training_conditions(flt)
     pairs = (
         "SELECT t.course_id AS course, t.alumnus_id AS person, "
@@ -174,11 +177,20 @@ async def _by_course(
     )
     select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "g.course_end")])
     rows = await stmt.fetch(
-        f"SELECT g.course AS key, {select} FROM ({pairs}) g "  # noqa: S608
-        f"LEFT JOIN ({promotions}) p ON p.person = g.person GROUP BY g.course",
+        f"WITH pairs AS ({pairs}), p AS ({promotions}) "  # noqa: S608
+        f"SELECT 0 AS everyone, g.course AS key, {select} FROM pairs g "
+        "LEFT JOIN p ON p.person = g.person GROUP BY g.course UNION ALL "
+        f"SELECT 1 AS everyone, NULL AS key, {select} FROM (SELECT g.person AS person, "
+        "MIN(g.course_end) AS course_end FROM pairs g GROUP BY g.person) g "
+        "LEFT JOIN p ON p.person = g.person",
         **values,
     )
-    return await _course_rows({str(r["key"]): _ints(r) for r in rows})
+    everyone = [r for r in rows if r["everyone"]]
+    total = CareerRow(
+        "", _("All alumni in the report"), _ints(everyone[0]) if everyone else _ints({})
+    )
+    courses = await _course_rows({str(r["key"]): _ints(r) for r in rows if not r["everyone"]})
+    return total, courses
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:

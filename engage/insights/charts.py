@@ -24,6 +24,7 @@ the table has them all).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,15 +32,17 @@ from engage.i18n import _
 
 #: Series colours, each readable against white and told apart in the legend.
 PALETTE = ("#1f3a5f", "#b5482a", "#1e6b3a", "#6b4c9a", "#9a5b13", "#5b6473")
-WIDTH = 640
-LABEL_WIDTH = 190
+WIDTH = 480
+LABEL_WIDTH = 130
 #: Room on the right for a bar's value.
-VALUE_ROOM = 56
-BAR_HEIGHT = 12
+VALUE_ROOM = 44
+BAR_HEIGHT = 13
 ROW_GAP = 10
-LEGEND_HEIGHT = 26
+#: A legend line's height, and the width of a character of its text (about).
+LEGEND_LINE = 18
+CHAR_WIDTH = 6.6
 AXIS_HEIGHT = 22
-LABEL_MAX = 30
+LABEL_MAX = 21
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,9 @@ def bar_chart(
     left_out = len(labels) - len(shown)
     plot_x = float(LABEL_WIDTH)
     plot_width = width - LABEL_WIDTH - VALUE_ROOM
-    top = float(LEGEND_HEIGHT if len(series) > 1 else 8)
-    scale = 1.0 if percent else _nice_max([v for _l, row in shown for v in row if v is not None])
+    legend = _legend(series, width) if len(series) > 1 else ()
+    top = (max(s.y for s in legend) + LEGEND_LINE + 4) if legend else 8.0
+    scale, step = _axis([v for _l, row in shown for v in row if v is not None], percent)
     row_height = len(series) * BAR_HEIGHT + ROW_GAP
     rows = []
     for index, (label, row) in enumerate(shown):
@@ -141,12 +145,8 @@ def bar_chart(
         rows.append(ChartRow(_short(label), y + len(series) * BAR_HEIGHT / 2 + 4, tuple(bars)))
     bottom = top + len(shown) * row_height
     ticks = tuple(
-        Tick(round(plot_x + plot_width * step / 4, 1), _figure(scale * step / 4, percent))
-        for step in range(5)
-    )
-    legend = tuple(
-        Series(name, PALETTE[n % len(PALETTE)], plot_x + n * 110, 6)
-        for n, name in enumerate(series)
+        Tick(round(plot_x + plot_width * n * step / scale, 1), _figure(n * step, percent))
+        for n in range(round(scale / step) + 1)
     )
     return BarChart(
         id=chart_id,
@@ -163,23 +163,35 @@ def bar_chart(
     )
 
 
+def _legend(series: Sequence[str], width: int) -> tuple[Series, ...]:
+    """Each series' swatch and name, in lines that fit the width."""
+    found = []
+    x, y = 4.0, 4.0
+    for number, name in enumerate(series):
+        room = 14 + len(name) * CHAR_WIDTH + 14
+        if x > 4.0 and x + room > width:
+            x, y = 4.0, y + LEGEND_LINE
+        found.append(Series(name, PALETTE[number % len(PALETTE)], x, y))
+        x += room
+    return tuple(found)
+
+
 def _figure(value: float, percent: bool) -> str:
     if percent:
         return f"{value * 100:.0f}%"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def _nice_max(values: list[float]) -> float:
-    """The axis's end: the largest value rounded up to 1, 2, 2.5 or 5 times a power
-    of ten (4 for tiny counts), so the quarter ticks are round numbers."""
+def _axis(values: list[float], percent: bool) -> tuple[float, float]:
+    """The axis's end and its step: quarters of 100% for shares; for counts a round
+    step (1, 2 or 5 times a power of ten, at least 1) giving at most five ticks."""
+    if percent:
+        return 1.0, 0.25
     largest = max(values, default=0.0)
-    if largest <= 4:
-        return 4.0
-    power = 10 ** (len(str(int(largest))) - 1)
-    for step in (1, 2, 2.5, 4, 5, 10):
-        if largest <= step * power:
-            return float(step * power)
-    return float(10 * power)
+    raw = max(largest / 4, 1.0)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(float(m * power) for m in (1, 2, 5, 10) if m * power >= raw)
+    return max(step * math.ceil(largest / step), step), step
 
 
 def _short(label: str) -> str:

@@ -25,8 +25,8 @@ For each group:
 By country, region or embassy each person counts once (a region or embassy adds up
 its countries). By course category or class year a person counts in each group of
 their training (restricted to the filter's category and class years when given), so
-those rows may add up to more than the total; the total counts each person once.
-One aggregate query by country, and one more for a training grouping.
+those rows may add up to more than the total; the total counts each person with a
+training record once. One aggregate statement either way.
 """
 
 from __future__ import annotations
@@ -60,23 +60,24 @@ from engage.insights.groups import (
     dimension_of,
     year_label,
 )
-from engage.insights.sql import PEOPLE, Statement
+from engage.insights.sql import PEOPLE, Statement, by_country_key
 
 #: The windows, in calendar months back from today.
 WINDOWS = (3, 6, 12, 24)
 NAMES = ("total", *(f"m{n}" for n in WINDOWS), "never_since_training")
 
 
-def _never_since(flt: ReportFilter) -> tuple[str, dict[str, Any]]:
-    """No contact since the end of the person's latest training record the filter
-    selects (a correlated lookup by person: their records, by the index on person)."""
-    where, values = training_conditions(flt, t="le", c="lc")
-    latest = (
-        "(SELECT MAX(le.end_date) FROM alumni_training le "  # noqa: S608
-        f"{course_join(flt, t='le', c='lc')} WHERE le.alumnus_id = {PEOPLE}.id "
-        f"AND {' AND '.join(where)})"
+def latest_ends(flt: ReportFilter) -> tuple[str, dict[str, Any]]:
+    """A derived table ``(person, latest_end)``: the end of each person's latest
+    training record the filter selects (one grouped pass over the records, which both
+    databases join by hash or index rather than looking up person by person)."""
+    where, values = training_conditions(flt)
+    sql = (
+        "SELECT t.alumnus_id AS person, MAX(t.end_date) AS latest_end "  # noqa: S608
+        f"FROM alumni_training t {course_join(flt)} WHERE {' AND '.join(where)} "
+        "GROUP BY t.alumnus_id"
     )
-    return f"{PEOPLE}.last_contacted_at IS NULL OR {PEOPLE}.last_contacted_at < {latest}", values
+    return sql, values
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,11 @@ async def contact_coverage(
     now = now or utcnow()
     stmt = Statement(await coverage_people(flt, actor=actor))
     values: dict[str, Any] = {f"m{n}": months_before(now, n) for n in WINDOWS}
-    never, more = _never_since(flt)
-    values |= more
+    if dimension not in PLACE_DIMENSIONS:
+        total, rows = await _by_training(stmt, flt, dimension, values)
+        return CoverageReport(by=dimension, filter=flt, as_of=now, total=total, rows=rows)
+    latest, more = latest_ends(flt)
+    never = f"{PEOPLE}.last_contacted_at IS NULL OR {PEOPLE}.last_contacted_at < le.latest_end"
     select = ", ".join(
         [
             "COUNT(*) AS total",
@@ -124,24 +128,25 @@ async def contact_coverage(
         ]
     )
     country_rows = await stmt.fetch(
-        f"SELECT {PEOPLE}.country_id AS key, {select} {stmt.people_from} "
-        f"WHERE {stmt.people_where} GROUP BY {PEOPLE}.country_id",
+        f"SELECT {by_country_key()} AS key, {select} {stmt.people_from} "
+        f"LEFT JOIN ({latest}) le ON le.person = {PEOPLE}.id "
+        f"WHERE {stmt.people_where} GROUP BY {by_country_key()}",
         **values,
+        **more,
     )
     counts = {str(r["key"]): _ints(r) for r in country_rows}
     total = Row("", _("All alumni in the report"), add_up(counts.values(), NAMES))
-    if dimension in PLACE_DIMENSIONS:
-        rows = await by_country(counts, by=dimension, actor=actor, names=NAMES)
-    else:
-        rows = await _by_training(stmt, flt, dimension, values)
+    rows = await by_country(counts, by=dimension, actor=actor, names=NAMES)
     return CoverageReport(by=dimension, filter=flt, as_of=now, total=total, rows=rows)
 
 
 async def _by_training(
     stmt: Statement, flt: ReportFilter, dimension: Dimension, values: dict[str, Any]
-) -> list[Row]:
-    """Rows by course category or class year: each person once per group of theirs
-    (their records grouped first, then the groups added up)."""
+) -> tuple[Row, list[Row]]:
+    """The total and the rows by course category or class year, in one statement: each
+    person's records grouped per group first (``pairs``), then added up by group, and
+    by person for the total (everyone with a training record, once; never contacted
+    since training if so since one group's)."""
     key = "c.category" if dimension == "course_category" else "t.class_year"
     where, more = training_conditions(flt)
     course = (
@@ -160,18 +165,30 @@ async def _by_training(
         f"{stmt.people_from} JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id {course} "
         f"WHERE {stmt.people_where} AND {' AND '.join(where)} GROUP BY {key}, {PEOPLE}.id"
     )
-    sums = ", ".join(f"SUM(g.{name}) AS {name}" for name in NAMES[1:])
+    flagged = NAMES[1:]
+    sums = ", ".join(f"SUM(g.{name}) AS {name}" for name in flagged)
+    people = ", ".join(f"MAX(g.{name}) AS {name}" for name in flagged)
     rows = await stmt.fetch(
-        f"SELECT g.key AS key, COUNT(*) AS total, {sums} FROM ({pairs}) g GROUP BY g.key",  # noqa: S608
+        f"WITH pairs AS ({pairs}) "  # noqa: S608
+        f"SELECT 0 AS everyone, g.key AS key, COUNT(*) AS total, {sums} "
+        "FROM pairs g GROUP BY g.key UNION ALL "
+        f"SELECT 1 AS everyone, NULL AS key, COUNT(*) AS total, {sums} "
+        f"FROM (SELECT g.person AS person, {people} FROM pairs g GROUP BY g.person) g",
         **{**values, **more},
     )
     label = category_label if dimension == "course_category" else year_label
+    total = next(
+        (Row("", _("All alumni in the report"), _ints(r)) for r in rows if r["everyone"]),
+        Row("", _("All alumni in the report"), dict.fromkeys(NAMES, 0)),
+    )
     found = [
-        Row("" if r["key"] is None else str(r["key"]), label(r["key"]), _ints(r)) for r in rows
+        Row("" if r["key"] is None else str(r["key"]), label(r["key"]), _ints(r))
+        for r in rows
+        if not r["everyone"]
     ]
     if dimension == "class_year":
-        return sorted(found, key=lambda r: (r.key == "", -int(r.key or 0)))
-    return sorted(found, key=lambda r: (-r.counts["total"], r.label))
+        return total, sorted(found, key=lambda r: (r.key == "", -int(r.key or 0)))
+    return total, sorted(found, key=lambda r: (-r.counts["total"], r.label))
 
 
 def _ints(row: dict[str, Any]) -> dict[str, int]:

@@ -33,6 +33,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from engage.accounts.actor import Actor
 from engage.alumni.directory import directory_choices
 from engage.alumni.models import CourseCategory
+from engage.alumni.profiles import display_name
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput
 from engage.i18n import N_, _
@@ -163,6 +164,7 @@ async def _page_context(
         },
         "query": urlencode(items),
         "filter_items": flt.query_items() if flt is not None else [],
+        "display_name": display_name,
         "link": lambda **more: "?" + urlencode(items_with(items, **more)),
     }
 
