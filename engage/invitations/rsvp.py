@@ -37,7 +37,9 @@ Rules:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F, Q
@@ -112,11 +114,37 @@ async def record_answer(
             return answer_flow(invitation_id, read, dialect=dialect, now=now)
         return answer_flow(invitation_id, read, dialect=dialect, now=now, accept=accept)
 
-    return await run_flow(flow, Invitation._choose_db(True))
+    conn = Invitation._choose_db(True)
+    return await run_flow(flow, conn, together=await _event_of(invitation_id, conn))
 
 
 def _fixed(given: RsvpAnswer) -> Given:
     return lambda _event: given
+
+
+#: By database: invitation id -> its event's id (which never changes).
+_EVENTS: WeakKeyDictionary[BaseDBAsyncClient, OrderedDict[int, int]] = WeakKeyDictionary()
+_EVENTS_KEPT = 50_000
+
+
+async def _event_of(invitation_id: int, conn: BaseDBAsyncClient) -> int | None:
+    """On PostgreSQL, the invitation's event: answers to one event given at once share
+    a transaction (one commit, where each would wait for the last one's while holding
+    the event's lock). Elsewhere None (SQLite has one writer: all answers may)."""
+    if conn.capabilities.dialect != "postgres":
+        return None
+    known = _EVENTS.setdefault(conn, OrderedDict())
+    event_id = known.get(invitation_id)
+    if event_id is None:
+        found = await conn.execute_query_dict(
+            'SELECT "event_id" FROM "invitations_invitation" WHERE "id" = $1', [invitation_id]
+        )
+        if not found:
+            return None
+        event_id = known[invitation_id] = int(found[0]["event_id"])
+        if len(known) > _EVENTS_KEPT:
+            known.popitem(last=False)
+    return event_id
 
 
 # --- The waitlist -----------------------------------------------------------------------

@@ -8,13 +8,15 @@ An answer is one transaction::
     2. the checks (the link, answers open, the answer itself), the answer time, the
        decision: a seat, the waitlist, a refusal, seats freed
     3. only when seats were freed: the head of the waitlist, page by page
-    4. the writes, as one batch: the invitation (only if unchanged since step 1, else
-       the flow runs again), the promoted, the seat count, the outbox rows (the
-       waitlist position computed in SQL), the person's engagement line
+    4. when the answer waits: the people waiting before it (its position)
+    5. the writes, as one batch: the invitation (only if unchanged since step 1, else
+       the flow runs again), the promoted, the seat count, the outbox rows, the
+       person's engagement line
 
-so on PostgreSQL the event's row lock is held for two or three round trips, and on
-SQLite for the statements alone. No model query is built on this path: the statements
-are fixed texts (each database keeps them prepared).
+On PostgreSQL steps 4 and 5 are one statement, so the event's row lock is held for
+two round trips (three when seats were freed) and the commit; on SQLite, for the
+statements alone. No model query is built on this path: the statements are fixed
+texts (each database keeps them prepared).
 """
 
 from __future__ import annotations
@@ -93,11 +95,12 @@ def answer_flow(
     cleaned = clean_answer(event, answer)
     before = _State.of(invitation)
     if not _changes(invitation, cleaned):
-        # Nothing to write; on PostgreSQL the invitation's row was read before the
-        # event's lock was held: make sure no answer to it came in between.
-        (rows,) = yield [Sql(_STATE, (invitation.id,))]
-        if not rows or _State.of_row(rows[0]) != before:
-            raise Stale()
+        if dialect == "postgres":
+            # Nothing to write; but the invitation's row was read before the event's
+            # lock was held: make sure no answer to it came in between.
+            (rows,) = yield [Sql(_STATE, (invitation.id,))]
+            if not rows or _State.of_row(rows[0]) != before:
+                raise Stale()
         position = None
         if invitation.status == InvitationStatus.WAITLISTED:
             (rows,) = yield [_ahead(invitation, select=True)]
@@ -124,22 +127,25 @@ def answer_flow(
         (rows,) = yield [_ahead(invitation, select=True)]
         position = int(rows[0]["ahead"]) + 1
         if email:
-            yield [_outbox([_confirmation(invitation, person, position)], dialect)]
+            yield [_outbox([_confirmation(invitation, person, position)])]
     else:
-        # The position (when waiting) is counted in SQL, by the outbox row and by the
-        # invitation's update alike, in the same statement on PostgreSQL.
+        counted = False
+        if waiting and dialect == "postgres":
+            # One statement (sql_flow merges the batch): the position counted first
+            # (part w0), then read by the outbox row and by the invitation's update.
+            writes.insert(0, _ahead(invitation, select=True))
+            counted = True
+        elif waiting:
+            # SQLite runs the flow in its own thread: count, then write.
+            (rows,) = yield [_ahead(invitation, select=True)]
+            position = int(rows[0]["ahead"]) + 1
         if email:
-            writes.append(
-                _outbox(
-                    [_confirmation(invitation, person, None)],
-                    dialect,
-                    position_of=invitation if waiting else None,
-                )
-            )
-        results = yield [*writes, _update(invitation, before, ahead=waiting)]
+            confirmation = _confirmation(invitation, person, position)
+            writes.append(_outbox([confirmation], counted=counted))
+        results = yield [*writes, _update(invitation, before, counted=counted)]
         if not results[-1]:
             raise Stale()
-        if waiting:
+        if counted:
             position = int(results[-1][0]["ahead"]) + 1
     return Answered(invitation, position, tuple(int(row["id"]) for row in promoted))
 
@@ -231,10 +237,11 @@ class _State:
 _STATE = 'SELECT "status", "guests", "token_version" FROM "invitations_invitation" WHERE "id" = ?'
 
 
-def _update(invitation: Invitation, before: _State, *, ahead: bool = False) -> Sql:
+def _update(invitation: Invitation, before: _State, *, counted: bool = False) -> Sql:
     """The invitation's answer, only if nothing changed it since it was read; returns
-    its id (none: stale) and, when ``ahead``, how many wait before it."""
-    returning = ", (" + _AHEAD + ') AS "ahead"' if ahead else ""
+    its id (none: stale) and, when ``counted`` (PostgreSQL, the batch's part w0 counted
+    them), how many wait before it."""
+    returning = ', (SELECT "ahead" FROM w0) AS "ahead"' if counted else ""
     text = (
         'UPDATE "invitations_invitation" SET "status" = ?, "guests" = ?, '  # noqa: S608 - fixed names, values as parameters
         '"guest_names" = ?, "answers" = ?, "responded_at" = ?, "waitlisted_at" = ?, '
@@ -254,8 +261,6 @@ def _update(invitation: Invitation, before: _State, *, ahead: bool = False) -> S
         before.guests,
         before.token_version,
     ]
-    if ahead:
-        values += _ahead_values(invitation)
     return Sql(text, values)
 
 
@@ -378,7 +383,7 @@ def _promotion_writes(promoted: list[dict[str, Any]], at: datetime) -> list[Sql]
     ]
     emails = [row for row in promoted if deliverable_address(row)]
     if emails:
-        writes.append(_outbox([_promotion(row, at) for row in emails], None))
+        writes.append(_outbox([_promotion(row, at) for row in emails]))
     return writes
 
 
@@ -456,12 +461,10 @@ def _promotion(row: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     )
 
 
-def _outbox(
-    rows: list[dict[str, Any]], dialect: str | None, *, position_of: Invitation | None = None
-) -> Sql:
-    """One INSERT of outbox rows (a dedupe key already there is skipped). With
-    ``position_of``, the first row's context gets ``position``: that invitation's place
-    on the waitlist, counted in the statement."""
+def _outbox(rows: list[dict[str, Any]], *, counted: bool = False) -> Sql:
+    """One INSERT of outbox rows (a dedupe key already there is skipped). ``counted``
+    (PostgreSQL, the batch's part w0 counted the people waiting before the answer):
+    the first row's context gets ``position``."""
     columns = tuple(rows[0])
     names = ", ".join(f'"{column}"' for column in columns)
     context = columns.index("context")
@@ -469,25 +472,18 @@ def _outbox(
     values: list[Any] = []
     for index, row in enumerate(rows):
         marks = ["?"] * len(columns)
-        if index == 0 and position_of is not None:
-            marks[context] = _with_position(dialect)
+        if index == 0 and counted:
+            marks[context] = (
+                "(CAST(? AS jsonb) || jsonb_build_object('position', "
+                '(SELECT "ahead" FROM w0) + 1))'
+            )
         tuples.append(f"({', '.join(marks)})")
-        for column in columns:
-            values.append(_db_value(column, row[column]))
-        if index == 0 and position_of is not None:
-            cut = context + 1
-            values[cut:cut] = _ahead_values(position_of)
+        values += [_db_value(column, row[column]) for column in columns]
     text = (
         f'INSERT INTO "{OutboxMessage._meta.db_table}" ({names}) VALUES {", ".join(tuples)} '  # noqa: S608 - fixed names, values as parameters
         "ON CONFLICT DO NOTHING"
     )
     return Sql(text, values)
-
-
-def _with_position(dialect: str | None) -> str:
-    if dialect == "postgres":
-        return f"(CAST(? AS jsonb) || jsonb_build_object('position', ({_AHEAD}) + 1))"
-    return f"json_set(?, '$.position', ({_AHEAD}) + 1)"
 
 
 def _db_value(column: str, value: Any) -> Any:

@@ -3,32 +3,38 @@ database allows.
 
 A flow is a generator: it yields a batch of statements (``?`` marks), receives their
 rows, decides, yields the next batch, and returns its result. It does no I/O itself,
-so the same rules run two ways::
+so the same rules run several ways::
 
     def flow(dialect: str) -> Flow[int]:
         (rows,) = yield [Sql("SELECT seats_taken FROM events_event WHERE id = ?", (7,))]
         ...
         return rows[0]["seats_taken"]
 
-    conn = Invitation._choose_db(True)
-    result = await run_flow(flow, conn)                          # a transaction of its own
-    result = await run_flow(flow, tx, own_transaction=False)     # inside the caller's
+    conn = Event._choose_db(True)
+    result = await run_flow(flow, conn)                         # a transaction of its own
+    result = await run_flow(flow, conn, together=event_id)      # sharing one (below)
+    result = await run_flow(flow, tx, own_transaction=False)    # inside the caller's
 
-- On SQLite, a transaction of its own runs whole in the connection's thread: ``BEGIN
-  IMMEDIATE``, every statement, ``COMMIT``, in one trip. The database's one write lock
-  is taken first, so the flow's reads are current and no other writer in any process
-  gets in; and it is held for the statements alone, not for a round trip through the
-  event loop per statement (which, under load, is what the lock would mostly wait on).
-  Flows queued meanwhile go to the thread together, each still its own transaction.
-- Elsewhere (PostgreSQL, or a transaction the caller holds), statement by statement on
-  the Tortoise connection, in a transaction. On PostgreSQL a batch of several
+- On SQLite, flows run whole in the connection's thread: ``BEGIN IMMEDIATE``, every
+  statement, ``COMMIT``, in one trip. The database's one write lock is taken first, so
+  the flows' reads are current and no other writer in any process gets in; and it is
+  held for the statements alone, not for a round trip through the event loop per
+  statement (which, under load, is what the lock would mostly wait on). Flows that
+  queue meanwhile go to the thread together, in one transaction.
+- On PostgreSQL, statement by statement on the Tortoise connection. A batch of several
   statements goes as *one* statement (all but the last as ``WITH wN AS (...)`` parts;
   their effects are not visible to each other, so a batch holds independent writes and
   a last statement whose rows the flow reads): a row lock taken earlier in the flow is
-  held for fewer round trips.
+  held for fewer round trips. Flows given the same ``together`` key while one of them
+  runs share the next transaction, one after the other: one commit (one flush of the
+  log) for all, where each would otherwise wait for the last one's flush while holding
+  the row lock they all need.
 
-A flow that finds it read something another transaction changed since raises
-:class:`Stale`; a transaction of its own is then rolled back and the flow run again.
+Sharing a transaction changes nothing for a flow: each sees the ones before it, and a
+flow that fails before writing fails alone. A flow that fails after writing (a
+database error) rolls the shared transaction back, and each flow of it runs again in
+a transaction of its own. A flow that finds it read something another transaction
+changed since raises :class:`Stale`; its transaction is rolled back and it runs again.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import contextvars
 import re
 import sqlite3
 import weakref
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -57,9 +63,14 @@ class Sql:
     text: str
     values: Sequence[Any] = ()
 
+    @property
+    def writes(self) -> bool:
+        return not self.text.lstrip()[:6].upper().startswith("SELECT")
+
 
 #: Yields batches, receives each batch's rows (one list per statement), returns T.
 Flow = Generator[list[Sql], list[Rows], T]
+Make = Callable[[str], Flow[T]]
 
 
 class Stale(Exception):
@@ -73,23 +84,36 @@ ATTEMPTS = 5
 
 
 async def run_flow(
-    make: Callable[[str], Flow[T]],
+    make: Make[T],
     conn: BaseDBAsyncClient,
     *,
     own_transaction: bool = True,
+    together: Hashable | None = None,
 ) -> T:
     """Run the flow ``make(dialect)`` on ``conn`` (a model's ``_choose_db(True)``).
 
     ``own_transaction``: ``conn`` is not in a transaction and the flow gets one of its
-    own (retried on :class:`Stale`); otherwise it runs inside the caller's.
+    own; otherwise it runs inside the caller's. ``together``: flows of the same key may
+    share one transaction (on SQLite every flow may).
     """
     dialect = conn.capabilities.dialect
     if not own_transaction or isinstance(conn, TransactionalDBClient):
         return await _run_async(make(dialect), conn, dialect)
+    if dialect == "sqlite":
+        return await _queued(make, conn, None)
+    if together is not None:
+        return await _queued(make, conn, together)
+    return await _alone(make, conn)
+
+
+async def _alone(make: Make[T], conn: BaseDBAsyncClient) -> T:
+    """The flow in a transaction of its own, run again while it meets Stale."""
+    dialect = conn.capabilities.dialect
     for attempt in range(1, ATTEMPTS + 1):
         try:
             if dialect == "sqlite":
-                return await _run_in_sqlite_thread(make(dialect), conn)
+                outcome = await _in_sqlite_thread(conn, _run_sync, make, dialect)
+                return outcome  # type: ignore[no-any-return]
             async with in_transaction(conn.connection_name) as tx:
                 return await _run_async(make(dialect), tx, dialect)
         except Stale:
@@ -98,19 +122,31 @@ async def run_flow(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-# --- PostgreSQL, or inside the caller's transaction ----------------------------------------
+# --- Statement by statement (PostgreSQL, or inside the caller's transaction) ----------------
 
 
-async def _run_async(flow: Flow[T], conn: BaseDBAsyncClient, dialect: str) -> T:
+async def _run_async(
+    flow: Flow[T],
+    conn: BaseDBAsyncClient,
+    dialect: str,
+    *,
+    context: contextvars.Context | None = None,
+    wrote: list[bool] | None = None,
+) -> T:
+    """Drive ``flow`` on ``conn``; ``context``: the one its steps run in (its request's
+    language); ``wrote`` is set once a statement that writes has run."""
+    step = flow.send if context is None else (lambda rows: context.run(flow.send, rows))
     try:
-        batch = next(flow)
+        batch = step(None)  # type: ignore[arg-type]
         while True:
+            if wrote is not None and any(sql.writes for sql in batch):
+                wrote[0] = True
             if dialect == "postgres" and len(batch) > 1:
                 rows = await conn.execute_query_dict(*_postgres(_merge(batch)))
                 results: list[Rows] = [[] for _ in batch[:-1]] + [rows]
             else:
                 results = [await conn.execute_query_dict(*_dialect(sql, dialect)) for sql in batch]
-            batch = flow.send(results)
+            batch = step(results)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -141,87 +177,173 @@ def _numbered(text: str) -> str:
     return _MARK.sub(lambda _match: f"${next(counter)}", text)
 
 
-# --- SQLite: whole transactions in the connection's thread -------------------------------
+# --- Flows sharing a transaction --------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    make: Make[Any]
+    #: The caller's context: the flow's steps run in it (its language, for messages).
+    context: contextvars.Context
+    future: asyncio.Future[Any]
 
 
 @dataclass
 class _Queue:
-    """Flows waiting for the connection's thread, and whether a task is feeding it."""
+    """Jobs waiting for a transaction, and the task running them (if any)."""
 
-    pending: list[tuple[Flow[Any], contextvars.Context, asyncio.Future[Any]]] = field(
-        default_factory=list
-    )
-    feeding: bool = False
-    #: The running feeder (a reference keeps the task alive).
+    pending: list[_Job] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
 
-_QUEUES: weakref.WeakKeyDictionary[BaseDBAsyncClient, _Queue] = weakref.WeakKeyDictionary()
+_QUEUES: weakref.WeakKeyDictionary[BaseDBAsyncClient, dict[Hashable, _Queue]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-async def _run_in_sqlite_thread(flow: Flow[T], client: BaseDBAsyncClient) -> T:
-    """Queue the flow; one task hands the connection's thread every flow waiting at
-    once, each its own transaction, in one trip (between two trips, under load, the
-    thread would otherwise sit idle for whole turns of a busy event loop)."""
-    queue = _QUEUES.setdefault(client, _Queue())
-    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    # The flow's messages are translated: it runs in this request's context.
-    queue.pending.append((flow, contextvars.copy_context(), done))
-    if not queue.feeding:
-        queue.feeding = True
-        queue.task = asyncio.create_task(_feed_thread(queue, client))
-    return await done
+class _Alone:
+    """A flow's outcome when it has to run again in a transaction of its own."""
 
 
-async def _feed_thread(queue: _Queue, client: BaseDBAsyncClient) -> None:
+_ALONE = _Alone()
+Outcome = tuple[bool, Any] | _Alone
+
+
+async def _queued(make: Make[T], conn: BaseDBAsyncClient, key: Hashable) -> T:
+    queue = _QUEUES.setdefault(conn, {}).setdefault(key, _Queue())
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    queue.pending.append(_Job(make, contextvars.copy_context(), future))
+    if queue.task is None:
+        queue.task = asyncio.create_task(_run_queue(queue, conn))
+    return await future
+
+
+async def _run_queue(queue: _Queue, conn: BaseDBAsyncClient) -> None:
+    """Run whatever is waiting, in one transaction, until nothing is."""
     try:
         while queue.pending:
-            batch, queue.pending = queue.pending, []
+            jobs, queue.pending = queue.pending, []
             try:
-                # Tortoise's lock on its one connection: none of its transactions is
-                # open while these run.
-                async with client.acquire_connection() as connection:
-                    # aiosqlite runs each call as a function in its thread: this one
-                    # runs the whole batch.
-                    outcomes = await connection._execute(
-                        _run_batch, connection._conn, [(f, c) for f, c, _d in batch]
-                    )
+                outcomes = await _together(jobs, conn)
             except Exception as exc:  # the connection itself failed
-                outcomes = [(False, exc)] * len(batch)
-            for (_flow, _context, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():  # the request went away: its answer stands
+                outcomes = [(False, exc)] * len(jobs)
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if isinstance(outcome, _Alone):
+                    outcome = await _settle_alone(job, conn)
+                if job.future.done():  # the caller went away: its flow ran all the same
                     continue
+                ok, value = outcome
                 if ok:
-                    future.set_result(value)
+                    job.future.set_result(value)
                 else:
-                    future.set_exception(value)
+                    job.future.set_exception(value)
     finally:
-        queue.feeding = False
         queue.task = None
 
 
-def _run_batch(
-    db: sqlite3.Connection, batch: list[tuple[Flow[Any], contextvars.Context]]
-) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
-    for flow, context in batch:
-        try:
-            outcomes.append((True, context.run(_run_sync, db, flow)))
-        except Exception as exc:
-            outcomes.append((False, _translated(exc)))
-    return outcomes
+async def _settle_alone(job: _Job, conn: BaseDBAsyncClient) -> tuple[bool, Any]:
+    try:
+        return True, await job.context.run(asyncio.ensure_future, _alone(job.make, conn))
+    except Exception as exc:
+        return False, exc
 
 
-def _run_sync(db: sqlite3.Connection, flow: Flow[T]) -> T:
+async def _together(jobs: list[_Job], conn: BaseDBAsyncClient) -> list[Outcome]:
+    dialect = conn.capabilities.dialect
+    if dialect == "sqlite":
+        batch = [(job.make, job.context) for job in jobs]
+        outcomes: list[Outcome] = await _in_sqlite_thread(conn, _run_jobs_sync, batch, dialect)
+        return outcomes
+    results: list[Outcome] = []
+    try:
+        async with in_transaction(conn.connection_name) as tx:
+            for job in jobs:
+                wrote = [False]
+                try:
+                    flow = job.context.run(job.make, dialect)
+                    value = await _run_async(flow, tx, dialect, context=job.context, wrote=wrote)
+                except Stale:
+                    if wrote[0]:
+                        raise _RollBack() from None
+                    results.append(_ALONE)
+                except Exception as exc:
+                    if wrote[0] or _is_database_error(exc):
+                        raise _RollBack() from None
+                    results.append((False, exc))
+                else:
+                    results.append((True, value))
+    except _RollBack:
+        return [_ALONE] * len(jobs)
+    return results
+
+
+class _RollBack(Exception):
+    """Leave the shared transaction, rolling it back."""
+
+
+def _is_database_error(exc: Exception) -> bool:
+    return isinstance(exc, (IntegrityError, OperationalError, sqlite3.Error)) or (
+        type(exc).__module__.startswith("asyncpg")
+    )
+
+
+# --- SQLite: whole transactions in the connection's thread -------------------------------
+
+
+async def _in_sqlite_thread(conn: BaseDBAsyncClient, function: Callable[..., T], *args: Any) -> T:
+    # Tortoise's lock on its one connection: none of its transactions is open meanwhile.
+    async with conn.acquire_connection() as connection:
+        # aiosqlite runs each call as a function in its thread: this one is whole
+        # transactions. The caller's context goes along (its language, for messages).
+        context = contextvars.copy_context()
+        return await connection._execute(context.run, function, connection._conn, *args)  # type: ignore[no-any-return]
+
+
+def _run_sync(db: sqlite3.Connection, make: Make[T], dialect: str) -> T:
+    """One flow, one transaction."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        result = _feed(flow, db)
+        result = _feed(make(dialect), db, None)
+    except BaseException as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if isinstance(exc, Exception):
+            raise _translated(exc) from exc
+        raise
+    db.execute("COMMIT")
+    return result
+
+
+def _run_jobs_sync(
+    db: sqlite3.Connection, jobs: list[tuple[Make[Any], contextvars.Context]], dialect: str
+) -> list[Outcome]:
+    """Flows one after the other in one transaction (see _together)."""
+    outcomes: list[Outcome] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for make, context in jobs:
+            wrote = [False]
+            try:
+                value = _feed(context.run(make, dialect), db, context, wrote)
+            except Stale:
+                if wrote[0]:
+                    raise _RollBack() from None
+                outcomes.append(_ALONE)
+            except Exception as exc:
+                if wrote[0] or _is_database_error(exc):
+                    raise _RollBack() from None
+                outcomes.append((False, exc))
+            else:
+                outcomes.append((True, value))
+    except _RollBack:
+        db.execute("ROLLBACK")
+        return [_ALONE] * len(jobs)
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    return result
+    return outcomes
 
 
 def _translated(exc: Exception) -> Exception:
@@ -233,11 +355,19 @@ def _translated(exc: Exception) -> Exception:
     return exc
 
 
-def _feed(flow: Flow[T], db: sqlite3.Connection) -> T:
+def _feed(
+    flow: Flow[T],
+    db: sqlite3.Connection,
+    context: contextvars.Context | None,
+    wrote: list[bool] | None = None,
+) -> T:
+    step = flow.send if context is None else (lambda rows: context.run(flow.send, rows))
     try:
-        batch = next(flow)
+        batch = step(None)  # type: ignore[arg-type]
         while True:
-            batch = flow.send([_fetch(db, sql) for sql in batch])
+            if wrote is not None and any(sql.writes for sql in batch):
+                wrote[0] = True
+            batch = step([_fetch(db, sql) for sql in batch])
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
