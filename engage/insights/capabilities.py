@@ -49,7 +49,7 @@ from engage.insights.groups import (
     by_country,
     dimension_of,
 )
-from engage.insights.sql import PEOPLE, Statement
+from engage.insights.sql import Statement
 
 TAG_MAX = 60
 PAGE_SIZE = 50
@@ -138,19 +138,21 @@ async def capability_lookup(
 async def _overview(flt: ReportFilter, *, actor: Actor, by: Dimension) -> CapabilityReport:
     stmt = Statement(await population(flt, actor=actor))
     where, values = training_conditions(flt, period=True)
-    joined = (
-        f"{stmt.people_from} JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id "
-        f"JOIN alumni_course c ON c.id = t.course_id {stmt.join_tags('c.tags', 'j')} "
-        f"WHERE {stmt.people_where} AND {' AND '.join(where)}"
+    # The records of the report's people on tagged courses, read in one pass and
+    # checked against the people's ids; each (tag, person) once, then counted.
+    records = (
+        "FROM alumni_training t JOIN alumni_course c ON c.id = t.course_id "
+        f"{stmt.join_tags('c.tags', 'j')} WHERE t.alumnus_id IN ({stmt.people_ids}) "
+        f"AND {' AND '.join(where)}"
     )
-    # Each (tag, person) once, then counted: grouping, which both databases do by hash
-    # or index, rather than a distinct count per tag.
-    pairs = f"SELECT j.value AS key, {PEOPLE}.id AS person {joined} GROUP BY j.value, {PEOPLE}.id"
+    pairs = (
+        f"SELECT j.value AS key, t.alumnus_id AS person {records} GROUP BY j.value, t.alumnus_id"
+    )
     per_tag = await stmt.fetch(
         f"SELECT g.key AS key, COUNT(*) AS total FROM ({pairs}) g GROUP BY g.key",  # noqa: S608
         **values,
     )
-    people = f"SELECT {PEOPLE}.id AS person {joined} GROUP BY {PEOPLE}.id"
+    people = f"SELECT t.alumnus_id AS person {records} GROUP BY t.alumnus_id"
     anyone = await stmt.fetch(f"SELECT COUNT(*) AS total FROM ({people}) g", **values)  # noqa: S608
     rows = sorted(
         (Row(str(r["key"]), str(r["key"]), {"total": int(r["total"] or 0)}) for r in per_tag),

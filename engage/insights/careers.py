@@ -169,11 +169,13 @@ async def _by_course(
     (from that course's first end), and for the total once (from their first training
     end: everyone with a training record)."""
     where, _values = training_conditions(flt)
+    # The training records of the report's people, read in one pass over the records
+    # and checked against the people's ids (not a lookup of each record's person).
     pairs = (
-        "SELECT t.course_id AS course, t.alumnus_id AS person, "
-        f"MIN(t.end_date) AS course_end {stmt.people_from} "
-        f"JOIN alumni_training t ON t.alumnus_id = {PEOPLE}.id {course_join(flt)} "
-        f"WHERE {stmt.people_where} AND {' AND '.join(where)} GROUP BY t.course_id, t.alumnus_id"
+        "SELECT t.course_id AS course, t.alumnus_id AS person, "  # noqa: S608
+        f"MIN(t.end_date) AS course_end FROM alumni_training t {course_join(flt)} "
+        f"WHERE t.alumnus_id IN ({stmt.people_ids}) AND {' AND '.join(where)} "
+        "GROUP BY t.alumnus_id, t.course_id"
     )
     select = ", ".join(["COUNT(*) AS total", *_levels(stmt, flt, values, "p", "g.course_end")])
     rows = await stmt.fetch(
