@@ -12,8 +12,10 @@
 
 The people come from the shared audience filter's query (scope built in), compiled
 by the ORM with every column named with its table (``"alumni_alumnus"."id"``), so
-its FROM and WHERE clauses take further joins without ambiguity: a report scans the
-people once, with its conditions, rather than matching them against a list.
+its FROM and WHERE clauses take further joins without ambiguity: a report over the
+people scans them once, with their conditions. A pass over another table (training
+records) checks its rows against the people's ids instead (:attr:`Statement.people_ids`),
+which costs less than looking up each row's person.
 Parameters are written ``:name`` (the people's own become ``:people_0``...) and go to
 the database in the order they appear, as ``?`` (SQLite) or ``$n`` (PostgreSQL); a
 list value becomes one parameter per item (``IN (:kinds)``) and must not be empty.

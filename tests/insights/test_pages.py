@@ -137,3 +137,24 @@ async def test_funnel_careers_capabilities_csv(staff_client, world):
     assert {r["given_name"] for r in anything} == {"K1", "K2", "K3", "U1", "C1"}
     page = await staff_client.get("/insights/capabilities?tag=C-130&by=embassy")
     assert "NBO · Embassy NBO" in page.text and "Command and Staff (Staff College)" in page.text
+
+
+async def test_an_attache_of_two_embassies_chooses_the_segments_embassy(
+    client, world, make_user, make_embassy, sign_in
+):
+    kampala = await make_embassy(code="KLA", country="UG", accredited=["UG"], city="Kampala")
+    both = await make_user(role=Role.ATTACHE, embassies=["NBO", "KLA"])
+    await sign_in(client, both)
+    page = await client.get("/insights/lapsed?list=never_contacted")
+    assert 'name="embassy"' in page.text and "KLA · Embassy KLA" in page.text
+    data = {"name": "Never reached", "list": "never_contacted", "months": "18"}
+    refused = await client.post("/insights/lapsed/segment", data=data)
+    assert refused.status_code == 422
+    assert "Choose the embassy this segment is for." in refused.text
+    saved = await client.post("/insights/lapsed/segment", data={**data, "embassy": "KLA"})
+    assert saved.status_code == 303
+    segment = await Segment.get(name="Never reached")
+    assert segment.embassy_id == kampala.id
+    # Kampala's countries only: Uganda, where nobody was never contacted.
+    listed = await client.get(saved.headers["location"])
+    assert listed.status_code == 200 and "0 people" in listed.text
