@@ -14,9 +14,10 @@ invitation, the new ``seats_taken``, the confirmation email's outbox row and the
 person's engagement line. Two answers to the same event, in any processes, run one
 after the other; the answer time (``responded_at``, and ``waitlisted_at`` for the
 waitlist's order) is taken once the lock is held, so the waitlist's order is the
-order in which answers were decided. The transaction's statements are in
-:mod:`engage.invitations.rsvp_flow`, run by :mod:`engage.invitations.sql_flow` (on
-SQLite whole in the database's thread).
+order in which answers were decided. The transaction is
+:mod:`engage.invitations.rsvp_flow`'s, run by :mod:`engage.invitations.sql_flow` (on
+SQLite whole in the database's thread); answers given at once (to one event, on
+PostgreSQL) share one, each decided in turn under the lock as if alone.
 
 Rules:
 
@@ -39,9 +40,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
+from functools import partial
 from weakref import WeakKeyDictionary
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.expressions import F, Q
 
 from engage.alumni.models import Alumnus
@@ -52,9 +54,17 @@ from engage.events.hooks import Change, on_event_change
 from engage.events.models import Event, EventStatus
 from engage.i18n import _
 from engage.invitations.models import Invitation, InvitationSource, InvitationStatus
-from engage.invitations.rsvp_flow import Accept, Answered, Given, answer_flow, promotion_flow
+from engage.invitations.rsvp_flow import (
+    Accept,
+    Answered,
+    Given,
+    Request,
+    answers_flow,
+    promotion_flow,
+    refuse_revoked,
+)
 from engage.invitations.rsvp_form import RsvpAnswer
-from engage.invitations.sql_flow import Flow, run_flow
+from engage.invitations.sql_flow import Flow, run_batched, run_flow
 
 __all__ = [
     "Answered",
@@ -106,16 +116,26 @@ async def record_answer(
     function reading the answer for the invitation's event (the form's fields), and
     ``accept`` checks the invitation first, inside the transaction (a link still
     valid; raise NotFound or a subclass). By default a revoked invitation is NotFound.
+
+    Answers given at once share a transaction (see engage.invitations.rsvp_flow).
     """
-    read: Given = given if callable(given) else _fixed(given)
-
-    def flow(dialect: str) -> Flow[Answered]:
-        if accept is None:
-            return answer_flow(invitation_id, read, dialect=dialect, now=now)
-        return answer_flow(invitation_id, read, dialect=dialect, now=now, accept=accept)
-
+    request = Request(
+        invitation_id,
+        given if callable(given) else _fixed(given),
+        accept or refuse_revoked,
+        now,
+    )
     conn = Invitation._choose_db(True)
-    return await run_flow(flow, conn, together=await _event_of(invitation_id, conn))
+    if not isinstance(conn, TransactionalDBClient):
+        key = await _event_of(invitation_id, conn)
+        answered: Answered = await run_batched(request, answers_flow, conn, key=key)
+        return answered
+    # Inside the caller's transaction: alone, in it.
+    flow = partial(answers_flow, [request])
+    ((ok, value),) = await run_flow(flow, conn, own_transaction=False)
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def _fixed(given: RsvpAnswer) -> Given:
@@ -130,7 +150,8 @@ _EVENTS_KEPT = 50_000
 async def _event_of(invitation_id: int, conn: BaseDBAsyncClient) -> int | None:
     """On PostgreSQL, the invitation's event: answers to one event given at once share
     a transaction (one commit, where each would wait for the last one's while holding
-    the event's lock). Elsewhere None (SQLite has one writer: all answers may)."""
+    the event's lock; two events are never locked together, so two processes never
+    wait for each other). Elsewhere None (SQLite has one writer: all answers may)."""
     if conn.capabilities.dialect != "postgres":
         return None
     known = _EVENTS.setdefault(conn, OrderedDict())

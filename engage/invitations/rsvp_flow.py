@@ -1,38 +1,35 @@
-"""The RSVP rules as flows of SQL statements (engage.invitations.sql_flow): an answer,
-and the waitlist moving up. ``engage.invitations.rsvp`` runs them and states the rules.
+"""The RSVP rules as flows of SQL statements (engage.invitations.sql_flow), deciding
+answers given at once together: ``engage.invitations.rsvp`` runs them and states the
+rules.
 
-An answer is one transaction::
+Answers to record (one, or many given at once) are one transaction, a :class:`_Ledger`::
 
-    1. the invitation, its event (locked: FOR UPDATE on PostgreSQL; on SQLite the
-       transaction holds the write lock from its start), the embassy and the person
-    2. the checks (the link, answers open, the answer itself), the answer time, the
-       decision: a seat, the waitlist, a refusal, seats freed
-    3. only when seats were freed: the head of the waitlist, page by page
-    4. when the answer waits: the people waiting before it (its position)
-    5. the writes, as one batch: the invitation (only if unchanged since step 1, else
-       the flow runs again), the promoted, the seat count, the outbox rows, the
-       person's engagement line
+    1. their invitations, events (locked: FOR UPDATE on PostgreSQL; on SQLite the
+       transaction holds the write lock from its start), embassies and people: one read
+    2. each event's waitlist: its length and its head, read once the lock is held
+    3. each answer in turn, in memory: the checks (the link, answers open, the answer
+       itself), the answer time, the decision (a seat, the waitlist, a refusal, seats
+       freed and given down the line), its position, its emails and engagement line
+    4. the writes, all at once (statements in engage.invitations.rsvp_sql); each
+       invitation only if unchanged since step 1, else the answers run again
 
-On PostgreSQL steps 4 and 5 are one statement, so the event's row lock is held for
-two round trips (three when seats were freed) and the commit; on SQLite, for the
-statements alone. No model query is built on this path: the statements are fixed
-texts (each database keeps them prepared).
+Under the lock nobody else changes these events' seats or lines, so step 3 needs the
+database only when it reaches past what step 2 read (the rows further down a long
+line): it writes what it has, then reads on. On PostgreSQL a transaction is three
+round trips and one commit, however many answers it holds; on SQLite the whole runs
+in the database's thread.
 """
 
 from __future__ import annotations
 
-import json
+import contextvars
+import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
-from functools import lru_cache
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.models import Model
-
-from engage.alumni.addresses import ADDRESS_FIELDS, deliverable_address
-from engage.alumni.models import Alumnus, Engagement, EngagementKind
+from engage.alumni.addresses import deliverable_address
 from engage.clock import utcnow
 from engage.errors import Conflict, InvalidInput, NotFound
 from engage.events import services as events
@@ -40,19 +37,24 @@ from engage.events.models import Event, EventStatus
 from engage.i18n import _
 from engage.invitations.models import Invitation, InvitationStatus
 from engage.invitations.rsvp_form import RsvpAnswer, clean_answer
-from engage.invitations.sql_flow import Flow, Sql, Stale
-from engage.mail.models import Category, OutboxMessage
+from engage.invitations.rsvp_sql import (
+    EVERYONE,
+    State,
+    Writes,
+    ahead,
+    instant,
+    line_read,
+    loaded,
+    lookup,
+)
+from engage.invitations.sql_flow import Flow, Outcome, Stale
+from engage.mail.models import Category
 from engage.mail.outbox import outbox_values
-from engage.places.models import Embassy
-
-#: The person's fields an answer needs: names for the email, and where it goes.
-PERSON_FIELDS = ("id", "given_name", "family_name", "preferred_name", *ADDRESS_FIELDS)
-_WAITLISTED = InvitationStatus.WAITLISTED.value
 
 
 @dataclass(frozen=True)
 class Answered:
-    #: With ``event`` set (the locked copy, its ``embassy`` loaded).
+    #: With ``event`` set (the locked copy, its ``embassy`` loaded), as the answer left it.
     invitation: Invitation
     #: The waitlist position when the answer left the person waiting, else None.
     position: int | None
@@ -66,88 +68,48 @@ Accept = Callable[[Invitation], None]
 Given = Callable[[Event], RsvpAnswer]
 
 
-def _refuse_revoked(invitation: Invitation) -> None:
+def refuse_revoked(invitation: Invitation) -> None:
     if invitation.status == InvitationStatus.REVOKED:
         raise NotFound(_("Not found."))
 
 
-# --- The answer ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    """An answer to record."""
+
+    invitation_id: int
+    given: Given
+    accept: Accept = refuse_revoked
+    now: datetime | None = None
+    #: The caller's context: the checks run in it (its language, for the messages).
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
-def answer_flow(
-    invitation_id: int,
-    given: Given,
-    *,
-    dialect: str,
-    now: datetime | None = None,
-    accept: Accept = _refuse_revoked,
-) -> Flow[Answered]:
-    """Record an answer (see engage.invitations.rsvp for the rules)."""
-    (rows,) = yield [Sql(_lookup(dialect), (invitation_id,))]
-    if not rows:
-        raise NotFound(_("Not found."))
-    invitation, event, person = _loaded(rows[0])
-    accept(invitation)
-    answer = given(event)
-    at = _utc(now or utcnow())  # taken under the lock: answer order is decision order
-    if not events.can_answer(event, now=at):
-        raise Conflict(_closed_message(event))
-    cleaned = clean_answer(event, answer)
-    before = _State.of(invitation)
-    if not _changes(invitation, cleaned):
-        if dialect == "postgres":
-            # Nothing to write; but the invitation's row was read before the event's
-            # lock was held: make sure no answer to it came in between.
-            (rows,) = yield [Sql(_STATE, (invitation.id,))]
-            if not rows or _State.of_row(rows[0]) != before:
-                raise Stale()
-        position = None
-        if invitation.status == InvitationStatus.WAITLISTED:
-            (rows,) = yield [_ahead(invitation, select=True)]
-            position = int(rows[0]["ahead"]) + 1
-        return Answered(invitation, position)
-    seats_before = event.seats_taken
-    move_line = _apply(invitation, cleaned, event, at)
-    promoted: list[dict[str, Any]] = []
-    if move_line:
-        promoted = yield from _head_of_line(event, at, answering=invitation)
-    waiting = invitation.status == InvitationStatus.WAITLISTED
-    writes = _promotion_writes(promoted, at)
-    if event.seats_taken != seats_before:
-        writes.append(_seats(event))
-    writes += _engagement(person["id"], event.id, str(invitation.status), at)
-    email = deliverable_address(person) is not None
-    position: int | None = None
-    if waiting and promoted:
-        # Rare (a waitlisted person asking for fewer seats): count once the promoted
-        # have left the line, then write the confirmation with that position.
-        results = yield [*writes, _update(invitation, before)]
-        if not results[-1]:
-            raise Stale()
-        (rows,) = yield [_ahead(invitation, select=True)]
-        position = int(rows[0]["ahead"]) + 1
-        if email:
-            yield [_outbox([_confirmation(invitation, person, position)])]
-    else:
-        counted = False
-        if waiting and dialect == "postgres":
-            # One statement (sql_flow merges the batch): the position counted first
-            # (part w0), then read by the outbox row and by the invitation's update.
-            writes.insert(0, _ahead(invitation, select=True))
-            counted = True
-        elif waiting:
-            # SQLite runs the flow in its own thread: count, then write.
-            (rows,) = yield [_ahead(invitation, select=True)]
-            position = int(rows[0]["ahead"]) + 1
-        if email:
-            confirmation = _confirmation(invitation, person, position)
-            writes.append(_outbox([confirmation], counted=counted))
-        results = yield [*writes, _update(invitation, before, counted=counted)]
-        if not results[-1]:
-            raise Stale()
-        if counted:
-            position = int(results[-1][0]["ahead"]) + 1
-    return Answered(invitation, position, tuple(int(row["id"]) for row in promoted))
+def answers_flow(requests: list[Request], dialect: str) -> Flow[list[Outcome]]:
+    """Record ``requests`` in order, each as if alone: returns each one's outcome,
+    (True, :class:`Answered`) or (False, the exception refusing it)."""
+    ledger = _Ledger(dialect)
+    yield from ledger.load(sorted({request.invitation_id for request in requests}))
+    outcomes = []
+    for request in requests:
+        outcomes.append((yield from ledger.answer(request)))
+    yield from ledger.flush()
+    return outcomes
+
+
+def promotion_flow(event: Event, at: datetime, *, dialect: str) -> Flow[list[Invitation]]:
+    """Give ``event``'s free seats to its waitlist (the event's row locked by the
+    caller); ``event.seats_taken`` is updated on the object too."""
+    ledger = _Ledger(dialect)
+    ledger.events[event.id] = event
+    ledger.seats_read[event.id] = event.seats_taken
+    yield from ledger.read_line(event.id, head=_head_for(event, EVERYONE))
+    promoted = yield from ledger.promote(event, at)
+    yield from ledger.flush()
+    return [_promoted(row, event, at) for row in promoted]
+
+
+# --- The rules ----------------------------------------------------------------------------
 
 
 def _closed_message(event: Event) -> str:
@@ -170,16 +132,18 @@ def _changes(invitation: Invitation, given: RsvpAnswer) -> bool:
 
 def _apply(invitation: Invitation, given: RsvpAnswer, event: Event, at: datetime) -> bool:
     """Decide the answer on the objects (the invitation, ``event.seats_taken``); True
-    when seats were freed (or a waitlisted person now needs fewer), so the line moves."""
+    when seats were freed (or a waitlisted person now needs fewer), so the line moves.
+    A refusal (InvalidInput) changes nothing."""
     before = invitation.status
     held = 1 + invitation.guests if before == InvitationStatus.YES else 0
     need = 1 + given.guests
     seats = event.seats_taken
     move_line = False
+    waitlisted_at = invitation.waitlisted_at
     if given.status != "yes":
         status = InvitationStatus(given.status)
         seats -= held
-        invitation.waitlisted_at = None
+        waitlisted_at = None
         move_line = held > 0
     elif before == InvitationStatus.YES:
         if event.capacity is not None and seats - held + need > event.capacity:
@@ -206,202 +170,289 @@ def _apply(invitation: Invitation, given: RsvpAnswer, event: Event, at: datetime
         seats += need
     else:
         status = InvitationStatus.WAITLISTED
-        invitation.waitlisted_at = at
+        waitlisted_at = at
     invitation.status = status
     invitation.guests = given.guests
     invitation.guest_names = given.guest_names
     invitation.answers = given.answers
     invitation.responded_at = at
+    invitation.waitlisted_at = waitlisted_at
     event.seats_taken = seats
     room = event.capacity is None or event.capacity - seats >= need
     return move_line or (status == InvitationStatus.WAITLISTED and room)
 
 
-@dataclass(frozen=True)
-class _State:
-    """What the answer's decision rests on, to check it is still so when writing."""
-
-    status: str
-    guests: int
-    token_version: int
-
-    @classmethod
-    def of(cls, invitation: Invitation) -> _State:
-        return cls(str(invitation.status), invitation.guests, invitation.token_version)
-
-    @classmethod
-    def of_row(cls, row: Mapping[str, Any]) -> _State:
-        return cls(str(row["status"]), int(row["guests"]), int(row["token_version"]))
+def _utc(instant: datetime) -> datetime:
+    """Times go into the statements in UTC (on SQLite they are compared as text)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
 
 
-_STATE = 'SELECT "status", "guests", "token_version" FROM "invitations_invitation" WHERE "id" = ?'
+def _head_for(event: Event, answers: int) -> int:
+    """How much of the line to read: enough for the seats ``answers`` may free."""
+    if event.capacity is None:
+        return EVERYONE
+    return min(EVERYONE, max(answers, event.capacity - event.seats_taken) * 2 + 8)
 
 
-def _update(invitation: Invitation, before: _State, *, counted: bool = False) -> Sql:
-    """The invitation's answer, only if nothing changed it since it was read; returns
-    its id (none: stale) and, when ``counted`` (PostgreSQL, the batch's part w0 counted
-    them), how many wait before it."""
-    returning = ', (SELECT "ahead" FROM w0) AS "ahead"' if counted else ""
-    text = (
-        'UPDATE "invitations_invitation" SET "status" = ?, "guests" = ?, '  # noqa: S608 - fixed names, values as parameters
-        '"guest_names" = ?, "answers" = ?, "responded_at" = ?, "waitlisted_at" = ?, '
-        '"promoted_at" = ? WHERE "id" = ? AND "status" = ? AND "guests" = ? '
-        f'AND "token_version" = ? RETURNING "id"{returning}'
-    )
-    values: list[Any] = [
-        str(invitation.status),
-        invitation.guests,
-        _json(invitation.guest_names),
-        _json(invitation.answers),
-        invitation.responded_at,
-        invitation.waitlisted_at,
-        invitation.promoted_at,
-        invitation.id,
-        before.status,
-        before.guests,
-        before.token_version,
-    ]
-    return Sql(text, values)
+# --- The ledger ---------------------------------------------------------------------------
 
 
-#: Waitlisted invitations of an event before a given one (by waitlisted_at, then id).
-_AHEAD = (
-    'SELECT count(*) FROM "invitations_invitation" AS "w" WHERE "w"."event_id" = ? '  # noqa: S608 - fixed names, values as parameters
-    f'AND "w"."status" = \'{_WAITLISTED}\' AND ("w"."waitlisted_at" < ? '
-    'OR ("w"."waitlisted_at" = ? AND "w"."id" < ?))'
-)
+@dataclass
+class _Line:
+    """An event's waitlist as the transaction now has it: how many wait, the latest
+    time one joined, and its head (in order; ``whole``: everyone)."""
+
+    total: int
+    latest: datetime | None
+    head: list[dict[str, Any]]
+    whole: bool
+
+    def position(self, invitation_id: int) -> int | None:
+        for index, row in enumerate(self.head):
+            if row["id"] == invitation_id:
+                return index + 1
+        return None
+
+    def leave(self, invitation_id: int) -> None:
+        self.total -= 1
+        self.head = [row for row in self.head if row["id"] != invitation_id]
 
 
-def _ahead_values(invitation: Invitation) -> list[Any]:
-    at = invitation.waitlisted_at
-    return [_event_id(invitation), at, at, invitation.id]
+class _Ledger:
+    """The state of a transaction recording answers (see the module's docstring)."""
 
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.invitations: dict[int, Invitation] = {}
+        self.people: dict[int, dict[str, Any]] = {}
+        self.events: dict[int, Event] = {}
+        #: Each event's seat count as the database has it.
+        self.seats_read: dict[int, int] = {}
+        self.lines: dict[int, _Line] = {}
+        #: Each invitation's state as the database has it (its update's condition).
+        self.states: dict[int, State] = {}
+        self.writes = Writes()
+        self.clock: datetime | None = None
 
-def _ahead(invitation: Invitation, *, select: bool = False) -> Sql:
-    text = f'SELECT ({_AHEAD}) AS "ahead"' if select else _AHEAD
-    return Sql(text, _ahead_values(invitation))
+    # --- Reading
 
-
-def _seats(event: Event) -> Sql:
-    return Sql(
-        'UPDATE "events_event" SET "seats_taken" = ? WHERE "id" = ?',
-        (event.seats_taken, event.id),
-    )
-
-
-# --- The waitlist moving up ---------------------------------------------------------------
-
-
-def promotion_flow(event: Event, at: datetime, *, dialect: str) -> Flow[list[Invitation]]:
-    """Give ``event``'s free seats to its waitlist (the event's row locked by the
-    caller); ``event.seats_taken`` is updated on the object too."""
-    promoted = yield from _head_of_line(event, at)
-    if promoted:
-        writes = _promotion_writes(promoted, at)
-        writes.append(_seats(event))
-        yield writes
-    return [_promoted(row, event, at) for row in promoted]
-
-
-def _head_of_line(
-    event: Event, at: datetime, *, answering: Invitation | None = None
-) -> Flow[list[dict[str, Any]]]:
-    """The people on the waitlist who get the free seats, in order, each first who
-    fits (someone needing more than is left is skipped, keeping their place). Adds
-    their seats to ``event.seats_taken``; ``answering`` (written later, in the same
-    batch) is read as it now is."""
-    free = None if event.capacity is None else event.capacity - event.seats_taken
-    if free is not None and free <= 0:
-        return []
-    self_id = answering.id if answering is not None else 0
-    # Only people needing at most ``free`` seats can be picked: read the line a page
-    # at a time (one row when one seat freed and nobody brings guests).
-    page = 0 if free is None else max(free, 1) * 2
-    picked: list[dict[str, Any]] = []
-    taken = 0
-    offset = 0
-    while True:
-        (rows,) = yield [_line(event.id, free, self_id, page, offset)]
+    def load(self, ids: list[int]) -> Flow[None]:
+        (rows,) = yield [lookup(ids, self.dialect)]
+        freeing: dict[int, int] = {}
         for row in rows:
-            if row["id"] == self_id:
-                assert answering is not None
-                if answering.status != InvitationStatus.WAITLISTED:
-                    continue  # it just left the line
-                row["guests"] = answering.guests
-            need = 1 + int(row["guests"])
-            if free is not None and need > free - taken:
-                continue
-            taken += need
-            picked.append(row)
-            if free is not None and free - taken <= 0:
-                break
-        full = free is not None and free - taken <= 0
-        if full or not page or len(rows) < page:
-            break
-        offset += page
-    event.seats_taken += taken
-    if answering is not None and any(row["id"] == self_id for row in picked):
-        # The person answering learns it from their own confirmation.
-        answering.status, answering.promoted_at = InvitationStatus.YES, at
-        picked = [row for row in picked if row["id"] != self_id]
-    return picked
+            invitation, event, person = loaded(row)
+            event = self.events.setdefault(event.id, event)
+            invitation.event = event
+            self.invitations[invitation.id] = invitation
+            self.people[invitation.id] = person
+            self.states[invitation.id] = State.of(invitation)
+            self.seats_read[event.id] = event.seats_taken
+            # Who may free seats or move in the line: those coming or waiting.
+            moves = invitation.status in (InvitationStatus.YES, InvitationStatus.WAITLISTED)
+            freeing[event.id] = freeing.get(event.id, 0) + int(moves)
+        for event_id, answers in freeing.items():
+            head = _head_for(self.events[event_id], answers) if answers else 0
+            yield from self.read_line(event_id, head=head)
 
+    def read_line(self, event_id: int, *, head: int) -> Flow[None]:
+        (rows,) = yield [line_read(event_id, head)]
+        people = [dict(row) for row in rows if row["id"] is not None]
+        for row in people:
+            row["waitlisted_at"] = instant(row["waitlisted_at"])
+        total = int(rows[0]["total"])
+        self.lines[event_id] = _Line(total, instant(rows[0]["latest"]), people, total <= head)
 
-def _line(event_id: int, free: int | None, self_id: int, page: int, offset: int) -> Sql:
-    people = ", ".join(f'"a"."{name}" AS "{name}"' for name in PERSON_FIELDS[1:])
-    fits = ""
-    values: list[Any] = [event_id]
-    if free is not None:
-        fits = ' AND ("i"."guests" < ? OR "i"."id" = ?)'
-        values += [free, self_id]
-    limit = ""
-    if page:
-        limit = " LIMIT ? OFFSET ?"
-        values += [page, offset]
-    text = (
-        'SELECT "i"."id" AS "id", "i"."guests" AS "guests", "i"."event_id" AS "event_id", '  # noqa: S608 - fixed names, values as parameters
-        f'"a"."id" AS "alumnus_id", '
-        f'{people} FROM "invitations_invitation" AS "i" '
-        'JOIN "alumni_alumnus" AS "a" ON "a"."id" = "i"."alumnus_id" '
-        f'WHERE "i"."event_id" = ? AND "i"."status" = \'{_WAITLISTED}\'{fits} '
-        f'ORDER BY "i"."waitlisted_at", "i"."id"{limit}'
-    )
-    return Sql(text, values)
+    def _reread(self, event_id: int) -> Flow[None]:
+        """Past the head of the line: write what is pending, then read further."""
+        yield from self.flush()
+        head = max(2 * len(self.lines[event_id].head), 64)
+        yield from self.read_line(event_id, head=min(head, EVERYONE))
 
+    def _counted(self, invitation: Invitation) -> Flow[int]:
+        """A waiting invitation's position, counted in the database."""
+        yield from self.flush()
+        (rows,) = yield [ahead(invitation)]
+        return int(rows[0]["ahead"]) + 1
 
-def _promotion_writes(promoted: list[dict[str, Any]], at: datetime) -> list[Sql]:
-    if not promoted:
-        return []
-    ids = [int(row["id"]) for row in promoted]
-    marks = ", ".join("?" * len(ids))
-    writes = [
-        Sql(
-            'UPDATE "invitations_invitation" SET "status" = ?, "promoted_at" = ? '  # noqa: S608 - fixed names, values as parameters
-            f'WHERE "id" IN ({marks})',
-            [InvitationStatus.YES.value, at, *ids],
+    # --- Answering
+
+    def answer(self, request: Request) -> Flow[Outcome]:
+        try:
+            decided = request.context.run(self._decide, request)
+        except Exception as exc:
+            return False, exc
+        invitation, before, move_line, at = decided
+        if before is None:  # nothing changed: nothing to write
+            position = None
+            if invitation.status == InvitationStatus.WAITLISTED:
+                position = self.lines[invitation.event.id].position(invitation.id)
+                if position is None:
+                    position = yield from self._counted(invitation)
+            return True, Answered(copy.copy(invitation), position)
+        event = invitation.event
+        self._mark(invitation)  # whatever is written next carries its row as it now is
+        line = self.lines[event.id]
+        was, now = before.status == InvitationStatus.WAITLISTED, invitation.status
+        position = None
+        if was and now != InvitationStatus.WAITLISTED:
+            line.leave(invitation.id)
+        elif now == InvitationStatus.WAITLISTED and not was:
+            position = yield from self._join(line, invitation)
+        elif was:
+            for row in line.head:
+                if row["id"] == invitation.id:
+                    row["guests"] = invitation.guests
+        promoted: list[dict[str, Any]] = []
+        if move_line:
+            promoted = yield from self.promote(event, at, answering=invitation)
+        if invitation.status == InvitationStatus.WAITLISTED and position is None:
+            position = self.lines[event.id].position(invitation.id)
+            if position is None:
+                position = yield from self._counted(invitation)
+        self._record(invitation, at, position)
+        return True, Answered(
+            copy.copy(invitation), position, tuple(int(row["id"]) for row in promoted)
         )
-    ]
-    emails = [row for row in promoted if deliverable_address(row)]
-    if emails:
-        writes.append(_outbox([_promotion(row, at) for row in emails]))
-    return writes
+
+    def _decide(self, request: Request) -> tuple[Invitation, State | None, bool, datetime]:
+        """The checks and the decision, in memory (in the request's context)."""
+        invitation = self.invitations.get(request.invitation_id)
+        if invitation is None:
+            raise NotFound(_("Not found."))
+        request.accept(invitation)
+        event = invitation.event
+        answer = request.given(event)
+        at = self._time(request.now)
+        if not events.can_answer(event, now=at):
+            raise Conflict(_closed_message(event))
+        cleaned = clean_answer(event, answer)
+        if not _changes(invitation, cleaned):
+            return invitation, None, False, at
+        before = State.of(invitation)
+        move_line = _apply(invitation, cleaned, event, at)
+        return invitation, before, move_line, at
+
+    def _time(self, now: datetime | None) -> datetime:
+        """The answer time: given, or now, later than the transaction's previous one
+        (answers decided one after the other have times in that order)."""
+        if now is not None:
+            return _utc(now)
+        at = utcnow()
+        if self.clock is not None and at <= self.clock:
+            at = self.clock + timedelta(microseconds=1)
+        self.clock = at
+        return at
+
+    def _join(self, line: _Line, invitation: Invitation) -> Flow[int | None]:
+        """A yes that waits joins the line's end: it knows its position at once."""
+        at = invitation.waitlisted_at
+        assert at is not None
+        if line.latest is not None and at <= line.latest:
+            # Given an earlier time than someone already waiting (a caller's ``now``):
+            # it goes in among them; the database says where, and the line is read anew.
+            self._mark(invitation)
+            yield from self.flush()
+            yield from self.read_line(invitation.event.id, head=64)
+            return None
+        line.total += 1
+        line.latest = at
+        if line.whole:
+            person = self.people[invitation.id]
+            row = {
+                "id": invitation.id,
+                "guests": invitation.guests,
+                "event_id": invitation.event.id,
+                "waitlisted_at": at,
+                "alumnus_id": person["id"],
+            }
+            line.head.append({**person, **row})
+        return line.total
+
+    def promote(
+        self, event: Event, at: datetime, *, answering: Invitation | None = None
+    ) -> Flow[list[dict[str, Any]]]:
+        """Give the free seats down the line, each to the first who fits (someone needing
+        more than is left is skipped, keeping their place). Returns the people promoted
+        (``answering`` learns it from its own answer)."""
+        picked: list[dict[str, Any]] = []
+        while True:
+            free = None if event.capacity is None else event.capacity - event.seats_taken
+            if free is not None and free <= 0:
+                break
+            line = self.lines[event.id]
+            for row in list(line.head):
+                need = 1 + int(row["guests"])
+                if free is not None and need > free:
+                    continue
+                line.leave(row["id"])
+                event.seats_taken += need
+                if free is not None:
+                    free -= need
+                picked.append(row)
+                if free is not None and free <= 0:
+                    break
+            if line.whole or (free is not None and free <= 0):
+                break
+            # Seats left and the head read is used up: write the promotions so far
+            # (they leave the line in the database too), then read further.
+            self._promoted_to_write(picked, at, answering)
+            yield from self._reread(event.id)
+        self._promoted_to_write(picked, at, answering)
+        return [row for row in picked if answering is None or row["id"] != answering.id]
+
+    def _promoted_to_write(
+        self, picked: list[dict[str, Any]], at: datetime, answering: Invitation | None
+    ) -> None:
+        for row in picked:
+            if row.get("_written"):
+                continue
+            row["_written"] = True
+            invitation = self.invitations.get(int(row["id"]))
+            if invitation is not None:
+                # Answering in this transaction: its own update carries the seat.
+                invitation.status, invitation.promoted_at = InvitationStatus.YES, at
+                self._mark(invitation)
+            else:
+                self.writes.promoted.append((int(row["id"]), at))
+            others = answering is None or row["id"] != answering.id
+            if others and deliverable_address(row):
+                self.writes.outbox.append(_promotion(row, at))
+
+    # --- Writing
+
+    def _mark(self, invitation: Invitation) -> None:
+        self.writes.answered[invitation.id] = (self.states[invitation.id], invitation)
+
+    def _record(self, invitation: Invitation, at: datetime, position: int | None) -> None:
+        event = invitation.event
+        self._mark(invitation)
+        person = self.people[invitation.id]
+        status = str(invitation.status)
+        self.writes.lines.append((int(person["id"]), event.id, status, at))
+        if deliverable_address(person) is not None:
+            self.writes.outbox.append(_confirmation(invitation, person, position))
+
+    def flush(self) -> Flow[None]:
+        """Write what is pending; Stale if an invitation changed since it was read."""
+        writes = self.writes
+        for event_id, event in self.events.items():
+            if event.seats_taken != self.seats_read[event_id]:
+                writes.seats[event_id] = event.seats_taken
+        if not writes:
+            return
+        statements, done = writes.statements(self.dialect)
+        results = yield statements
+        if done(results) != writes.expected():
+            raise Stale()
+        for invitation_id, (_before, invitation) in writes.answered.items():
+            self.states[invitation_id] = State.of(invitation)
+        self.seats_read.update(writes.seats)
+        self.writes = Writes()
 
 
-def _promoted(row: Mapping[str, Any], event: Event, at: datetime) -> Invitation:
-    invitation = Invitation(
-        id=int(row["id"]),
-        event_id=event.id,
-        alumnus_id=int(row["alumnus_id"]),
-        status=InvitationStatus.YES,
-        guests=int(row["guests"]),
-        promoted_at=at,
-        invited_at=at,
-    )
-    invitation._saved_in_db = True
-    return invitation
-
-
-# --- Emails and the engagement line -------------------------------------------------------
+# --- Emails -------------------------------------------------------------------------------
 
 
 def _name(person: Mapping[str, Any]) -> str:
@@ -433,7 +484,7 @@ def _confirmation(
     if position is not None:
         context["position"] = position
     if invitation.status in (InvitationStatus.YES, InvitationStatus.MAYBE):
-        context["attachments"] = [_calendar(_event_id(invitation), invitation.id)]
+        context["attachments"] = [_calendar(invitation.event.id, invitation.id)]
     return outbox_values(
         "rsvp_confirmation",
         to=deliverable_address(person) or "",
@@ -461,108 +512,15 @@ def _promotion(row: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     )
 
 
-def _outbox(rows: list[dict[str, Any]], *, counted: bool = False) -> Sql:
-    """One INSERT of outbox rows (a dedupe key already there is skipped). ``counted``
-    (PostgreSQL, the batch's part w0 counted the people waiting before the answer):
-    the first row's context gets ``position``."""
-    columns = tuple(rows[0])
-    names = ", ".join(f'"{column}"' for column in columns)
-    context = columns.index("context")
-    tuples = []
-    values: list[Any] = []
-    for index, row in enumerate(rows):
-        marks = ["?"] * len(columns)
-        if index == 0 and counted:
-            marks[context] = (
-                "(CAST(? AS jsonb) || jsonb_build_object('position', "
-                '(SELECT "ahead" FROM w0) + 1))'
-            )
-        tuples.append(f"({', '.join(marks)})")
-        values += [_db_value(column, row[column]) for column in columns]
-    text = (
-        f'INSERT INTO "{OutboxMessage._meta.db_table}" ({names}) VALUES {", ".join(tuples)} '  # noqa: S608 - fixed names, values as parameters
-        "ON CONFLICT DO NOTHING"
+def _promoted(row: Mapping[str, Any], event: Event, at: datetime) -> Invitation:
+    invitation = Invitation(
+        id=int(row["id"]),
+        event_id=event.id,
+        alumnus_id=int(row["alumnus_id"]),
+        status=InvitationStatus.YES,
+        guests=int(row["guests"]),
+        promoted_at=at,
+        invited_at=at,
     )
-    return Sql(text, values)
-
-
-def _db_value(column: str, value: Any) -> Any:
-    if column == "context":
-        return _json(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def _engagement(alumnus_id: int, event_id: int, detail: str, at: datetime) -> list[Sql]:
-    """The person's timeline line for the answer, and ``last_engaged_at`` moved forward
-    (as engage.alumni.engagement.record_engagement writes them)."""
-    return [
-        Sql(
-            f'INSERT INTO "{Engagement._meta.db_table}" '  # noqa: S608 - fixed names, values as parameters
-            '("alumnus_id", "kind", "at", "ref_type", "ref_id", "detail") '
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (alumnus_id, EngagementKind.ANSWERED.value, at, "event", event_id, detail[:300]),
-        ),
-        Sql(
-            f'UPDATE "{Alumnus._meta.db_table}" SET "last_engaged_at" = ? WHERE "id" = ? '  # noqa: S608 - fixed names, values as parameters
-            'AND ("last_engaged_at" IS NULL OR "last_engaged_at" < ?)',
-            (at, alumnus_id, at),
-        ),
-    ]
-
-
-# --- Reading the rows ---------------------------------------------------------------------
-
-
-#: The lookup's tables, by alias, with the model that reads their columns.
-_TABLES: tuple[tuple[str, type[Model]], ...] = (
-    ("i", Invitation),
-    ("e", Event),
-    ("m", Embassy),
-)
-
-
-@lru_cache(maxsize=2)
-def _lookup(dialect: str) -> str:
-    columns = [
-        f'"{alias}"."{name}" AS "{alias}__{name}"'
-        for alias, model in _TABLES
-        for name in sorted(model._meta.db_fields)
-    ]
-    columns += [f'"a"."{name}" AS "a__{name}"' for name in PERSON_FIELDS]
-    lock = ' FOR UPDATE OF "e"' if dialect == "postgres" else ""
-    return (
-        f'SELECT {", ".join(columns)} FROM "invitations_invitation" AS "i" '  # noqa: S608 - fixed names, values as parameters
-        'JOIN "events_event" AS "e" ON "e"."id" = "i"."event_id" '
-        'JOIN "places_embassy" AS "m" ON "m"."id" = "e"."embassy_id" '
-        'JOIN "alumni_alumnus" AS "a" ON "a"."id" = "i"."alumnus_id" '
-        f'WHERE "i"."id" = ?{lock}'
-    )
-
-
-def _loaded(row: Mapping[str, Any]) -> tuple[Invitation, Event, dict[str, Any]]:
-    parts: dict[str, dict[str, Any]] = {"i": {}, "e": {}, "m": {}, "a": {}}
-    for key, value in row.items():
-        alias, _sep, name = key.partition("__")
-        parts[alias][name] = value
-    invitation = Invitation._init_from_db(**parts["i"])
-    event = Event._init_from_db(**parts["e"])
-    event.embassy = Embassy._init_from_db(**parts["m"])
-    invitation.event = event
-    return invitation, event, parts["a"]
-
-
-def _event_id(invitation: Invitation) -> int:
-    return int(invitation.event_id)  # type: ignore[attr-defined]
-
-
-def _utc(instant: datetime) -> datetime:
-    """Times go into the statements in UTC (on SQLite they are compared as text)."""
-    if instant.tzinfo is None:
-        return instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    invitation._saved_in_db = True
+    return invitation

@@ -6,6 +6,7 @@ forms."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,15 @@ from engage.clock import utcnow
 from engage.errors import InvalidInput
 from engage.events.models import Event
 from engage.invitations.models import Invitation, InvitationStatus
-from engage.invitations.rsvp import RsvpAnswer, answer, waitlist_positions
+from engage.invitations.rsvp import (
+    Answered,
+    RsvpAnswer,
+    _event_of,
+    answer,
+    record_answer,
+    waitlist_position,
+    waitlist_positions,
+)
 from engage.invitations.sql_flow import Sql, _merge, _numbered
 from engage.mail.models import OutboxMessage
 from tests.invitations.test_rsvp import embassy, invite  # noqa: F401
@@ -141,3 +150,131 @@ async def test_a_decline_among_answers_at_once_hands_its_seat_on(
     assert str((await Invitation.get(id=host.id)).status) == status
     assert await Invitation.filter(event_id=event.id, status="yes").count() == 2
     assert await Invitation.filter(event_id=event.id, status="waitlisted").count() == 4
+
+
+# --- Answers given at once decide as the same answers given one by one ---------------------
+
+
+def _script(seed: int, people: int, answers: int) -> list[tuple[int, RsvpAnswer]]:
+    rng = random.Random(seed)
+    script = []
+    for _ in range(answers):
+        status = rng.choice(["yes", "yes", "yes", "no", "maybe"])
+        guests = rng.choice([0, 0, 0, 1, 2]) if status != "no" else 0
+        script.append((rng.randrange(people), RsvpAnswer(status, guests=guests)))
+    return script
+
+
+async def _state(event: Event, people: list[Invitation]) -> dict[str, object]:
+    index = {p.id: n for n, p in enumerate(people)}
+    rows = {r.id: r for r in await Invitation.filter(event_id=event.id)}
+    positions = await waitlist_positions(event.id)
+    mails = await OutboxMessage.filter(recipient_id__in=[p.alumnus_id for p in people])
+    by_person = {p.alumnus_id: n for n, p in enumerate(people)}
+    return {
+        "seats": await _seats(event),
+        "rows": [
+            (
+                str(rows[p.id].status),
+                rows[p.id].guests,
+                rows[p.id].responded_at,
+                rows[p.id].waitlisted_at,
+                rows[p.id].promoted_at,
+                positions.get(p.id),
+            )
+            for p in people
+        ],
+        "mails": sorted(
+            (
+                m.template,
+                by_person[m.recipient_id],
+                m.context.get("status"),
+                m.context.get("position"),
+                m.context.get("guests"),
+            )
+            for m in mails
+        ),
+        "promoted": sorted(
+            index[m.context["invitation"]] for m in mails if m.template == "waitlist_promoted"
+        ),
+    }
+
+
+def _outcome(done: object) -> object:
+    if isinstance(done, Exception):
+        return type(done).__name__
+    assert isinstance(done, Answered)
+    return (str(done.invitation.status), done.invitation.guests, done.position)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_answers_at_once_decide_as_one_by_one(
+    embassy,  # noqa: F811
+    make_event,
+    invite,  # noqa: F811
+    seed,
+):
+    t0 = utcnow().replace(microsecond=0)
+    script = _script(seed, people=12, answers=60)
+    results: list[tuple[dict[str, object], list[object]]] = []
+    for together in (False, True):
+        event = await make_event(embassy, capacity=4, guests_allowed=2)
+        people = [await invite(event) for _ in range(12)]
+        conn = Invitation._choose_db(True)
+        for person in people:
+            await _event_of(person.id, conn)  # answers then queue in the order given
+        calls = [
+            record_answer(people[who].id, given, now=t0 + timedelta(seconds=n))
+            for n, (who, given) in enumerate(script)
+        ]
+        if together:
+            rng, outcomes = random.Random(seed), []
+            while calls:
+                size = rng.randint(1, 12)
+                chunk, calls = calls[:size], calls[size:]
+                outcomes += await asyncio.gather(*chunk, return_exceptions=True)
+        else:
+            outcomes = []
+            for call in calls:
+                try:
+                    done = await call
+                except Exception as exc:
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(done)
+                # One by one, each answer agrees with the database's own count.
+                stored = await Invitation.get(id=done.invitation.id)
+                assert done.position == await waitlist_position(stored)
+                coming = await Invitation.filter(event_id=event.id, status="yes")
+                assert await _seats(event) == sum(1 + p.guests for p in coming) <= 4
+        results.append((await _state(event, people), [_outcome(o) for o in outcomes]))
+
+    (alone, alone_outcomes), (at_once, at_once_outcomes) = results
+    assert at_once_outcomes == alone_outcomes
+    assert at_once == alone
+    assert alone["seats"] <= 4
+
+
+async def test_freed_seats_reach_past_the_head_of_a_long_line(
+    embassy,  # noqa: F811
+    make_event,
+    invite,  # noqa: F811
+):
+    event = await make_event(embassy, capacity=3, guests_allowed=2)
+    host = await invite(event)
+    await answer(host.id, RsvpAnswer("yes", guests=2))
+    groups = [await invite(event) for _ in range(20)]  # three seats each: none fits in one
+    for person in groups:
+        await answer(person.id, RsvpAnswer("yes", guests=2))
+    alone = await invite(event)
+    await answer(alone.id, RsvpAnswer("yes"))
+    assert await waitlist_position(await Invitation.get(id=alone.id)) == 21
+
+    await answer(host.id, RsvpAnswer("yes", guests=1))  # one seat freed
+
+    assert str((await Invitation.get(id=alone.id)).status) == "yes"
+    assert await _seats(event) == 3
+    waiting = await Invitation.filter(id__in=[p.id for p in groups], status="waitlisted")
+    assert len(waiting) == len(groups)
+    promoted = await OutboxMessage.filter(template="waitlist_promoted")
+    assert [m.context["invitation"] for m in promoted] == [alone.id]
