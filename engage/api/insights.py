@@ -8,9 +8,12 @@
     GET /api/v1/insights/careers        ?by=country|region|embassy|course
     GET /api/v1/insights/capabilities   ?tag=C-130&by=country|region|embassy
 
-Every report takes the same filters: ``date_from`` and ``date_to`` (days, both
-included), ``country`` (repeat it or separate by commas), ``region``, ``embassy``,
-``course_category``, ``class_year_min`` and ``class_year_max``. Attachés, staff and
+Every report takes the same filters: ``country`` (repeat it or separate by commas),
+``region``, ``embassy``, ``course_category``, ``class_year_min`` and
+``class_year_max``; and, but for lapsed (which counts months back from today),
+``date_from`` and ``date_to`` (days, both included): for coverage the alumni whose
+training ended then, for the funnel the events that started then, for careers the
+promotions dated then, for capabilities the training that ended then. Attachés, staff and
 admins; an attaché's figures cover the countries their embassies are accredited to
 (and their embassies' events), and another embassy answers 404. Each group has its
 ``counts`` and their ``shares`` (of the group's alumni, or for the funnel of those
@@ -37,17 +40,11 @@ from engage.web.routing import Access
 # --- Queries ----------------------------------------------------------------------------
 
 
-class InsightsQuery(BaseModel):
-    """The filters every report takes."""
+class ScopeQuery(BaseModel):
+    """The scope every report takes."""
 
     model_config = ConfigDict(extra="forbid")
 
-    date_from: date | None = Field(
-        default=None, description="First day of the period (UTC).", examples=["2025-01-01"]
-    )
-    date_to: date | None = Field(
-        default=None, description="Last day of the period, included.", examples=["2025-12-31"]
-    )
     country: list[str] = Field(
         default_factory=list,
         description="ISO 3166-1 alpha-2 codes: repeat the parameter or separate by commas.",
@@ -70,11 +67,24 @@ class InsightsQuery(BaseModel):
         return [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
+class InsightsQuery(ScopeQuery):
+    """The scope and a period: what it selects is each report's to say."""
+
+    date_from: date | None = Field(
+        default=None, description="First day of the period (UTC).", examples=["2025-01-01"]
+    )
+    date_to: date | None = Field(
+        default=None, description="Last day of the period, included.", examples=["2025-12-31"]
+    )
+
+
 class CoverageQuery(InsightsQuery):
     by: Literal["country", "region", "embassy", "course_category", "class_year"] = "country"
 
 
-class LapsedQuery(InsightsQuery):
+class LapsedQuery(ScopeQuery):
+    """Lapsed and lost is about today: months back from today, no period."""
+
     by: Literal["country", "region", "embassy"] = "country"
     months: int = Field(
         default=lapsed.DEFAULT_MONTHS,

@@ -42,6 +42,8 @@ async def test_bad_filters_answer_422_with_the_fields(staff_api):
         answer = await staff_api.get(f"/api/v1/insights/coverage?{query}")
         assert answer.status_code == 422, query
         assert field in answer.json()["error"]["fields"], (query, answer.json())
+    dated = await staff_api.get("/api/v1/insights/lapsed?date_from=2025-01-01")
+    assert dated.status_code == 422 and "date_from" in dated.json()["error"]["fields"]
     later = await staff_api.get("/api/v1/insights/funnel?date_from=2025-06-01&date_to=2025-01-01")
     assert later.status_code == 422 and "date_to" in later.json()["error"]["fields"]
 
@@ -85,4 +87,6 @@ async def test_documented_in_openapi(client):
         operation = document["paths"][f"/api/v1/insights/{report}"]["get"]
         assert operation["x-access"] == "attache"
         names = {p["name"] for p in operation["parameters"]}
-        assert {"date_from", "date_to", "country", "region", "embassy"} <= names
+        assert {"country", "region", "embassy", "course_category", "class_year_min"} <= names
+        # Lapsed and lost counts months back from today: no period.
+        assert ("date_from" in names) == (report != "lapsed")
