@@ -242,9 +242,8 @@ class _Ledger:
         (rows,) = yield [lookup(ids, self.dialect)]
         freeing: dict[int, int] = {}
         for row in rows:
-            invitation, event, person = loaded(row)
-            event = self.events.setdefault(event.id, event)
-            invitation.event = event
+            invitation, event, person = loaded(row, self.events)
+            self.events[event.id] = event
             self.invitations[invitation.id] = invitation
             self.people[invitation.id] = person
             self.states[invitation.id] = State.of(invitation)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise import fields
 from tortoise.models import Model
@@ -35,6 +35,7 @@ from engage.mail.models import Category, OutboxMessage
 from engage.mail.outbox import outbox_values
 from engage.places.models import Embassy
 
+M = TypeVar("M", bound=Model)
 #: The person's fields an answer needs: names for the email, and where it goes.
 PERSON_FIELDS = ("id", "given_name", "family_name", "preferred_name", *ADDRESS_FIELDS)
 _WAITLISTED = InvitationStatus.WAITLISTED.value
@@ -72,17 +73,40 @@ def _lookup(dialect: str, where: str) -> str:
     )
 
 
-def loaded(row: Mapping[str, Any]) -> tuple[Invitation, Event, dict[str, Any]]:
-    """The models of a :func:`lookup` row (the event's ``embassy`` set), and the person."""
+def loaded(
+    row: Mapping[str, Any], events: Mapping[int, Event]
+) -> tuple[Invitation, Event, dict[str, Any]]:
+    """The models of a :func:`lookup` row (the event's ``embassy`` set; an event already
+    in ``events`` is that one), and the person."""
     parts: dict[str, dict[str, Any]] = {"i": {}, "e": {}, "m": {}, "a": {}}
     for key, value in row.items():
         alias, _sep, name = key.partition("__")
         parts[alias][name] = value
-    invitation = Invitation._init_from_db(**parts["i"])
-    event = Event._init_from_db(**parts["e"])
-    event.embassy = Embassy._init_from_db(**parts["m"])
+    invitation = _model(Invitation, parts["i"])
+    event = events.get(parts["e"]["id"])
+    if event is None:
+        event = _model(Event, parts["e"])
+        event.embassy = _model(Embassy, parts["m"])
     invitation.event = event
     return invitation, event, parts["a"]
+
+
+def _model(model: type[M], values: dict[str, Any]) -> M:
+    # SQLite gives times as text: read here at C speed (Tortoise's own reader is slow).
+    for name in _times(model):
+        value = values[name]
+        if isinstance(value, str):
+            values[name] = datetime.fromisoformat(value)
+    return model._init_from_db(**values)
+
+
+@lru_cache(maxsize=8)
+def _times(model: type[Model]) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name in model._meta.db_fields
+        if isinstance(model._meta.fields_map.get(name), fields.DatetimeField)
+    )
 
 
 _PEOPLE = ", ".join(f'"a"."{name}" AS "{name}"' for name in PERSON_FIELDS[1:])
