@@ -22,13 +22,13 @@ with the offset of the event's zone at that instant (``"2026-03-27T18:00:00+02:0
 from __future__ import annotations
 
 from datetime import datetime
-from math import ceil
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 
 from engage.api.endpoint import endpoint
+from engage.api.paging import Paged, PageQuery, paged
 from engage.events import services
 from engage.events.models import Event, EventStatus, Visibility
 from engage.events.timefmt import to_local
@@ -36,10 +36,6 @@ from engage.markdown import render_markdown
 from engage.web.identity import client_ip
 from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-MAX_PAGE = 10_000
 
 _LOCAL_TIME = "Local wall time in the embassy's zone, without an offset (an offset is converted)."
 
@@ -119,23 +115,17 @@ class EventOut(BaseModel):
         )
 
 
-class EventPage(BaseModel):
+class EventPage(Paged):
     items: list[EventOut]
-    total: int = Field(description="Every event the query selects, not only this page.")
-    page: int
-    page_size: int
-    pages: int
 
 
-class EventsQuery(BaseModel):
+class EventsQuery(PageQuery):
     when: Literal["upcoming", "past", "all"] = Field(
         default="upcoming",
         description="upcoming (until they end, soonest first), past or all (latest first).",
     )
     embassy: str | None = Field(default=None, description="Only this embassy (code).")
     status: EventStatus | None = None
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
-    page_size: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class _EventFields(BaseModel):
@@ -218,15 +208,10 @@ async def list_events(request: Request, query: EventsQuery) -> EventPage:
     actor = await _actor(request)
     options: dict[str, Any] = {"when": query.when, "embassy": query.embassy, "status": query.status}
     total = await services.count_events(actor, **options)
-    found = await services.list_events(
-        actor, **options, limit=query.page_size, offset=(query.page - 1) * query.page_size
-    )
+    found = await services.list_events(actor, **options, limit=query.page_size, offset=query.offset)
     return EventPage(
         items=[EventOut.of(event) for event in found],
-        total=total,
-        page=query.page,
-        page_size=query.page_size,
-        pages=max(1, ceil(total / query.page_size)),
+        **paged(total, query),
     )
 
 

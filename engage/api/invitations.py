@@ -25,7 +25,6 @@ eligibility rule (``pending_identity``, ``merged_or_erased``, ``no_email``,
 from __future__ import annotations
 
 from datetime import datetime
-from math import ceil
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,6 +32,7 @@ from starlette.requests import Request
 
 from engage.alumni.audience import AudienceFilter
 from engage.api.endpoint import endpoint
+from engage.api.paging import Paged, PageQuery, paged
 from engage.events.timefmt import to_local
 from engage.invitations import services
 from engage.invitations.jobs import MAX_PICKED
@@ -40,10 +40,6 @@ from engage.invitations.models import Invitation, InvitationStatus
 from engage.web.identity import client_ip
 from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-MAX_PAGE = 10_000
 
 
 class InviteIn(BaseModel):
@@ -151,19 +147,13 @@ class InvitationCounts(BaseModel):
     no_show: int = Field(default=0, description="Said yes, not arrived (once it started).")
 
 
-class InvitationPage(BaseModel):
+class InvitationPage(Paged):
     items: list[InvitationOut]
-    total: int = Field(description="Every invitation the query selects, not only this page.")
-    page: int
-    page_size: int
-    pages: int
     counts: InvitationCounts
 
 
-class InvitationsQuery(BaseModel):
+class InvitationsQuery(PageQuery):
     status: InvitationStatus | None = None
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
-    page_size: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 @endpoint(
@@ -217,14 +207,11 @@ async def list_invitations(request: Request, query: InvitationsQuery) -> Invitat
         event_id,
         status=query.status,
         limit=query.page_size,
-        offset=(query.page - 1) * query.page_size,
+        offset=query.offset,
     )
     return InvitationPage(
         items=[InvitationOut.of(i, i.event.timezone) for i in found],
-        total=total,
-        page=query.page,
-        page_size=query.page_size,
-        pages=max(1, ceil(total / query.page_size)),
+        **paged(total, query),
         counts=InvitationCounts(**counts),
     )
 

@@ -27,7 +27,6 @@ sent (the scheduler goes on with any run left unfinished).
 from __future__ import annotations
 
 from datetime import datetime
-from math import ceil
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +36,7 @@ from starlette.responses import JSONResponse
 
 from engage.alumni.audience import AudienceFilter
 from engage.api.endpoint import endpoint
+from engage.api.paging import Paged, PageQuery, paged
 from engage.events.timefmt import to_local
 from engage.newsletters import services
 from engage.newsletters.compose import compile_issue
@@ -47,9 +47,6 @@ from engage.web.identity import client_ip
 from engage.web.identity import current_actor as _actor
 from engage.web.routing import Access
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
-MAX_PAGE = 10_000
 _TEXT = (
     "Placeholders: {{ preferred_name }}, {{ rank }}, {{ country }}, {{ embassy }}, each "
     'with an optional fallback: {{ preferred_name | "colleague" }}.'
@@ -127,18 +124,12 @@ class NewsletterOut(BaseModel):
         )
 
 
-class NewsletterPage(BaseModel):
+class NewsletterPage(Paged):
     items: list[NewsletterOut]
-    total: int = Field(description="Every issue the query selects, not only this page.")
-    page: int
-    page_size: int
-    pages: int
 
 
-class NewslettersQuery(BaseModel):
+class NewslettersQuery(PageQuery):
     status: IssueStatus | None = None
-    page: int = Field(default=1, ge=1, le=MAX_PAGE)
-    page_size: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class _NewsletterFields(BaseModel):
@@ -251,14 +242,11 @@ async def list_newsletters(request: Request, query: NewslettersQuery) -> Newslet
         actor,
         status=query.status,
         limit=query.page_size,
-        offset=(query.page - 1) * query.page_size,
+        offset=query.offset,
     )
     return NewsletterPage(
         items=[NewsletterOut.of(issue) for issue in found],
-        total=total,
-        page=query.page,
-        page_size=query.page_size,
-        pages=max(1, ceil(total / query.page_size)),
+        **paged(total, query),
     )
 
 
