@@ -22,6 +22,7 @@ from enum import StrEnum
 from tortoise.expressions import Q
 
 from engage.alumni.models import Alumnus, AlumnusStatus, Vetting
+from engage.i18n import N_
 from engage.mail.models import Topic
 from engage.mail.suppression import suppressed_alumni_q
 from engage.places.models import ProgrammeStatus
@@ -47,6 +48,30 @@ class Reason(StrEnum):
     SUSPENDED = "programme_suspended"
     #: The address is on the suppression list for this kind of mail.
     SUPPRESSED = "suppressed"
+
+
+#: Each reason in words (untranslated: pass through ``_()`` when shown).
+_REASON_LABELS = {
+    Reason.PENDING: N_("Identity still pending"),
+    Reason.GONE: N_("Merged into another profile, or erased"),
+    Reason.NO_EMAIL: N_("No email address"),
+    Reason.DO_NOT_ENGAGE: N_("Flagged “do not engage”"),
+    Reason.STATUS: N_("Deceased, or left the service"),
+    Reason.SUSPENDED: N_("Their country's programme is suspended"),
+    Reason.SUPPRESSED: N_("Unsubscribed, or their address bounced"),
+}
+_NO_CONSENT_LABELS = {
+    "invitations": N_("No consent to invitations"),
+    "newsletter": N_("Does not accept the newsletter"),
+}
+
+
+def reason_labels(kind: BulkKind) -> dict[str, str]:
+    """Every reason of the rule for ``kind`` in words, by reason value (the pages'
+    "left out and why")."""
+    labels = {reason.value: label for reason, label in _REASON_LABELS.items()}
+    labels[Reason.NO_CONSENT.value] = _NO_CONSENT_LABELS[kind.value]
+    return labels
 
 
 def _consent_field(kind: BulkKind) -> str:

@@ -38,6 +38,7 @@ from engage.accounts.actor import Actor
 from engage.accounts.models import Role
 from engage.alumni.audience import parse_filter
 from engage.alumni.directory import directory_choices
+from engage.alumni.eligibility import BulkKind, reason_labels
 from engage.alumni.profiles import display_name
 from engage.alumni.segments import list_segments
 from engage.clock import utcnow
@@ -91,14 +92,7 @@ AUDIENCES = {
 REASONS = {
     "outside_scope": N_("Outside your scope: not of a country the embassy is accredited to"),
     "already_invited": N_("Already invited"),
-    "pending_identity": N_("Identity still pending"),
-    "merged_or_erased": N_("Merged into another profile, or erased"),
-    "no_email": N_("No email address"),
-    "no_consent": N_("No consent to invitations"),
-    "do_not_engage": N_("Flagged “do not engage”"),
-    "deceased_or_left_service": N_("Deceased, or left the service"),
-    "programme_suspended": N_("Their country's programme is suspended"),
-    "suppressed": N_("Unsubscribed, or their address bounced"),
+    **reason_labels(BulkKind.INVITATIONS),
 }
 #: An invitation's status, in words.
 STATUSES = {

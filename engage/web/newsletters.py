@@ -40,6 +40,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from engage.accounts.actor import Actor
 from engage.alumni.audience import filter_from, parse_filter
 from engage.alumni.directory import directory_choices
+from engage.alumni.eligibility import BulkKind, reason_labels
 from engage.alumni.segments import list_segments
 from engage.errors import Conflict, InvalidInput, NotFound
 from engage.events.timefmt import to_local, zone_label
@@ -103,16 +104,7 @@ SECTIONS = {
     "news": N_("Alumni news: promotions and new positions since the last issue"),
 }
 #: Why people are left out, in words (the eligibility rule's reasons).
-REASONS = {
-    "pending_identity": N_("Identity still pending"),
-    "merged_or_erased": N_("Merged into another profile, or erased"),
-    "no_email": N_("No email address"),
-    "no_consent": N_("Does not accept the newsletter"),
-    "do_not_engage": N_("Flagged “do not engage”"),
-    "deceased_or_left_service": N_("Deceased, or left the service"),
-    "programme_suspended": N_("Their country's programme is suspended"),
-    "suppressed": N_("Unsubscribed, or their address bounced"),
-}
+REASONS = reason_labels(BulkKind.NEWSLETTER)
 #: The figures of a sent issue: (key of newsletter_stats, label).
 FIGURES = (
     ("recipients", N_("Recipients")),
